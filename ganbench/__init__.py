@@ -1,0 +1,49 @@
+"""ganbench: transfer learning in GANs, benchmarked on equal terms.
+
+The public API. Plugins use ``hookimpl`` and the base classes; scripts use ``run_matrix`` and
+``load_records``.
+"""
+
+from ganbench.errors import Diverged, GanbenchError
+from ganbench.hookspecs import hookimpl
+from ganbench.matrix import Grid, load_config, make_grid
+from ganbench.plugins import load_registry
+from ganbench.records import load_records
+from ganbench.registry import Option
+from ganbench.runner import run_cell, run_matrix
+from ganbench.types import (
+    Architecture,
+    Cell,
+    Dataset,
+    EvalContext,
+    ImageSet,
+    Metric,
+    Nets,
+    SourceCheckpoint,
+    StepInfo,
+    Strategy,
+)
+
+__all__ = [
+    "Architecture",
+    "Cell",
+    "Dataset",
+    "Diverged",
+    "EvalContext",
+    "GanbenchError",
+    "Grid",
+    "ImageSet",
+    "Metric",
+    "Nets",
+    "Option",
+    "SourceCheckpoint",
+    "StepInfo",
+    "Strategy",
+    "hookimpl",
+    "load_config",
+    "load_records",
+    "load_registry",
+    "make_grid",
+    "run_cell",
+    "run_matrix",
+]

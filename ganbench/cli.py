@@ -1,0 +1,162 @@
+"""The ``ganbench`` command: parse, call the library, print. No logic of its own."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+
+import click
+
+from ganbench import report
+from ganbench.errors import GanbenchError
+
+PLUGINS_DIR = click.option(
+    "--plugins-dir", "plugins_dirs", multiple=True, type=click.Path(file_okay=False),
+    help="Folder of one-file plugins (*.py); repeatable. Also $GANBENCH_PLUGINS_DIR.",
+)  # fmt: skip
+
+
+class ErrorHandlingGroup(click.Group):
+    """Turns GanbenchError into one line on stderr and exit code 2 (a traceback only with --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GanbenchError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=ErrorHandlingGroup)
+@click.version_option(package_name="ganbench")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """ganbench: transfer learning in GANs, benchmarked on equal terms.
+
+    \b
+    ganbench run matrix            run the default grid (embedded data, no download)
+    ganbench plugins               list architectures, strategies, datasets, metrics
+    ganbench fid DIR_A DIR_B       FID/KID between two image folders
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.group()
+def run() -> None:
+    """Run experiments."""
+
+
+def _list_opt(name: str, help_text: str):
+    return click.option(name, default=None, metavar="LIST", help=help_text)
+
+
+@run.command("matrix")
+@click.option(
+    "--config", type=click.Path(dir_okay=False), help="TOML file describing the grid (CLI options override it)."
+)
+@_list_opt("--arch", "Architectures, comma-separated: NAME[:key=value,...].")
+@_list_opt("--strategy", "Transfer strategies, e.g. scratch,finetune,freeze-d:layers=2.")
+@_list_opt("--source", "Source datasets, e.g. mnist5k:classes=0-4.")
+@_list_opt("--target", "Target datasets, e.g. mnist5k:classes=5-9.")
+@_list_opt("--shots", "Target images per cell (seeded subsets), e.g. 10,100.")
+@_list_opt("--seeds", "Seeds, e.g. 0,1,2.")
+@_list_opt("--metrics", "Metrics (default fid,kid).")
+@click.option("--pretrain-steps", type=int, help="Source pretraining steps (cached per source).")
+@click.option("--finetune-steps", type=int, help="Fine-tuning steps on the target.")
+@click.option("--batch-size", type=int)
+@click.option("--lr", type=float, help="Base learning rate (Adam, betas 0.5/0.999).")
+@click.option("--eval-samples", type=int, help="Generated images per evaluation.")
+@click.option("--eval-every", type=int, help="Evaluate every N fine-tuning steps (and at the last).")
+@click.option("--resolution", type=int)
+@click.option("--channels", type=int)
+@click.option("--name", help="Run name (the run directory is NAME-<grid hash>).")
+@click.option("--no-baseline", is_flag=True, help="Don't add the scratch baseline to the strategies.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--out",
+    default="results/runs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where run directories go.",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False),
+    help="Cache root (default $GANBENCH_CACHE or ~/.cache/ganbench).",
+)
+@PLUGINS_DIR
+@click.option("--dry-run", is_flag=True, help="Print the cells and exit without running anything.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def run_matrix_cmd(config, out, device, cache_dir, plugins_dirs, dry_run, quiet, no_baseline, **options) -> None:
+    """Run a grid: architectures x strategies x (source -> target) x shots x seeds.
+
+    With no options, runs the embedded default: dcgan x {scratch, finetune, freeze-d, adapter} on
+    mnist5k:classes=0-4 -> mnist5k:classes=5-9, 100 shots, seed 0. Rerunning the same command resumes.
+    """
+    from ganbench.matrix import load_config, make_grid
+    from ganbench.runner import plan_matrix, run_matrix
+
+    grid = make_grid(load_config(config) if config else None, baseline=False if no_baseline else None, **options)
+    if dry_run:
+        plan = plan_matrix(grid, out, cache_dir=cache_dir, device=device, plugins_dirs=plugins_dirs)
+        click.echo(report.plan_table(plan))
+        return
+    started = time.perf_counter()
+    summary = run_matrix(grid, out, cache_dir=cache_dir, device=device, plugins_dirs=plugins_dirs, progress=not quiet)
+    click.echo(report.results_table(summary.records))
+    click.echo(report.run_footer(summary, time.perf_counter() - started))
+    if summary.interrupted:
+        click.echo("Interrupted: rerun the same command to resume (completed cells are kept).", err=True)
+        sys.exit(130)
+    if summary.failed:
+        for r in summary.failed:
+            click.echo(f"cell {r['cell_id']} ({r['strategy']}, seed {r['seed']}) {r['status']}: {r['error']}", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@PLUGINS_DIR
+def plugins(as_json: bool, plugins_dirs) -> None:
+    """List every plugin: name, kind, origin, version and declared options."""
+    from ganbench.plugins import load_registry
+
+    registry = load_registry(plugins_dirs)
+    if as_json:
+        click.echo(json.dumps(report.plugins_json(registry), indent=2))
+    else:
+        click.echo(report.plugins_text(registry))
+    for origin, message in registry.load_errors:
+        click.echo(f"Warning: {origin} failed to load: {message}", err=True)
+
+
+@cli.command()
+@click.argument("path_a", type=click.Path(exists=True, file_okay=False))
+@click.argument("path_b", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", default=50, show_default=True, type=int)
+def fid(path_a: str, path_b: str, as_json: bool, device: str, batch_size: int) -> None:
+    """FID and KID between two folders of images (clean-fid "clean" mode, the runner's pipeline)."""
+    from ganbench.fid import compare_folders
+    from ganbench.runner import resolve_device
+
+    result = compare_folders(path_a, path_b, resolve_device(device), batch_size=batch_size, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(f"FID {result['fid']:.4f}   KID {result['kid']:.6f}   ({result['n_a']} vs {result['n_b']} images)")
+
+
+def main() -> None:
+    cli(prog_name="ganbench")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""What the core does to every dataset, identically: class selection, resizing, channel conversion,
+caching the result as one uint8 tensor, and seeded n-shot subsampling."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ganbench.cache import atomic_write_bytes, cache_root, stable_hash, tensor_hash
+from ganbench.errors import GanbenchError
+from ganbench.registry import PluginRef, Registry, format_int_set
+from ganbench.types import ImageSet
+
+PREPROCESS_VERSION = 1  # bump when resize / conversion below changes
+
+
+@dataclass
+class PreparedData:
+    images: torch.Tensor  # uint8 (N, C, R, R)
+    labels: torch.Tensor | None
+    content_key: str  # sha256 of the images: what reference statistics are cached by
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def prepare_dataset(ref: PluginRef, registry: Registry, resolution: int, channels: int, cache_dir=None) -> PreparedData:
+    """The dataset's selected classes at ``resolution`` px and ``channels`` channels, cached on disk."""
+    cls = registry.get("dataset", ref.name).cls
+    key = stable_hash(
+        {"dataset": ref.canonical, "version": cls.version, "res": resolution, "ch": channels, "pre": PREPROCESS_VERSION}
+    )
+    path = cache_root(cache_dir) / "data" / f"{ref.name}-{key[:16]}.pt"
+    if path.is_file():
+        try:
+            blob = torch.load(path, weights_only=True)
+            return PreparedData(blob["images"], blob.get("labels"), blob["content_key"])
+        except Exception:  # a damaged cache entry is rebuilt, never trusted
+            path.unlink(missing_ok=True)
+    raw = registry.create(ref).load()
+    selected = select_classes(raw, ref)
+    images = convert_channels(resize_images(selected.images, resolution), channels)
+    data = PreparedData(images, selected.labels, tensor_hash(images))
+    buffer = io.BytesIO()
+    torch.save({"images": data.images, "labels": data.labels, "content_key": data.content_key}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    return data
+
+
+def select_classes(data: ImageSet, ref: PluginRef) -> ImageSet:
+    classes = ref.config.get("classes")
+    if classes is None:
+        return data
+    assert data.labels is not None, "datasets declaring has_labels must return labels"
+    mask = torch.isin(data.labels, torch.tensor(classes, dtype=data.labels.dtype))
+    if not mask.any():
+        present = format_int_set(sorted(set(data.labels.tolist())))
+        raise GanbenchError(f"{ref.label} selects no images; its classes are {present}")
+    return ImageSet(data.images[mask], data.labels[mask])
+
+
+def resize_images(images: torch.Tensor, resolution: int, batch: int = 1024) -> torch.Tensor:
+    """Square-resize uint8 images (antialiased bilinear when shrinking, bilinear when enlarging)."""
+    if images.shape[-2:] == (resolution, resolution):
+        return images
+    out = []
+    for chunk in images.split(batch):
+        x = F.interpolate(
+            chunk.float(), size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False
+        )
+        out.append(x.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    have = images.shape[1]
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if have == 3 and channels == 1:  # ITU-R 601 luma, as PIL's convert('L')
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    raise GanbenchError(f"cannot convert {have}-channel images to {channels} channels; use --channels 1 or 3")
+
+
+def select_shots(n_available: int, shots: int, seed: int) -> torch.Tensor:
+    """Indices of a seeded random subset of ``shots`` images (sorted), the same on every machine."""
+    if shots > n_available:
+        raise GanbenchError(f"{shots} shots requested but only {n_available} images are available")
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(n_available, generator=generator)[:shots].sort().values

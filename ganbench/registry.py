@@ -1,0 +1,300 @@
+"""Name -> plugin tables, typed plugin options and the ``NAME[:key=value,...]`` syntax.
+
+Every user-facing name (architecture, strategy, dataset, metric) goes through :meth:`Registry.resolve`,
+so an unknown name, an unknown option or a bad value is reported the same way everywhere, with what
+exists listed closest match first, before anything runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ganbench.errors import GanbenchError
+
+KINDS = ("architecture", "strategy", "dataset", "metric")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One typed option a plugin declares, e.g. ``Option("layers", int, 2, "D blocks to freeze")``.
+
+    ``type`` is ``int``, ``float``, ``str``, ``bool`` or any callable that turns the text after ``=`` into
+    a value and raises ``ValueError`` with a short reason when it can't. ``check`` validates the parsed
+    value (return an error string, or None when it is fine).
+    """
+
+    name: str
+    type: Callable[[str], Any]
+    default: Any
+    help: str = ""
+    choices: tuple[Any, ...] = ()
+    check: Callable[[Any], str | None] | None = None
+
+    @property
+    def type_name(self) -> str:
+        return getattr(self.type, "type_name", getattr(self.type, "__name__", "value"))
+
+    def parse(self, text: str) -> Any:
+        parser = _parse_bool if self.type is bool else self.type
+        try:
+            value = parser(text)
+        except ValueError as exc:
+            if self.type in (int, float):  # the builtins' messages ("invalid literal ...") help nobody
+                raise ValueError(f"expected {'an integer' if self.type is int else 'a number'}") from None
+            raise ValueError(str(exc)) from None
+        self.validate(value)
+        return value
+
+    def validate(self, value: Any) -> None:
+        if self.choices and value not in self.choices:
+            raise ValueError(f"expected one of {', '.join(map(str, self.choices))}")
+        if self.check is not None and (problem := self.check(value)):
+            raise ValueError(problem)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type_name,
+            "default": format_value(self.default),
+            "help": self.help,
+            **({"choices": [format_value(c) for c in self.choices]} if self.choices else {}),
+        }
+
+
+def at_least(minimum: float) -> Callable[[Any], str | None]:
+    """An ``Option.check`` that refuses values below ``minimum``."""
+    return lambda value: None if value >= minimum else f"must be >= {minimum}"
+
+
+def format_value(value: Any) -> str:
+    """The text form of an option value; ``Option.parse(format_value(v)) == v`` for declared types."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return format_int_set(value)
+    return "" if value is None else str(value)
+
+
+def format_int_set(values: Sequence[int]) -> str:
+    """(0, 1, 2, 3, 4, 7) -> '0-4+7': the inverse of :func:`parse_int_set`."""
+    runs: list[list[int]] = []
+    for v in sorted(values):
+        if runs and v == runs[-1][-1] + 1:
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return "+".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def parse_int_set(text: str) -> tuple[int, ...]:
+    """'0-4' -> (0, 1, 2, 3, 4); '1-3+7' -> (1, 2, 3, 7). '+' joins parts because ',' separates options."""
+    values: set[int] = set()
+    for part in text.split("+"):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            start, stop = int(lo), int(hi if sep else lo)
+        except ValueError:
+            raise ValueError("expected integers like 0-4 or 1-3+7") from None
+        if stop < start:
+            raise ValueError(f"range {part!r} runs backwards")
+        values.update(range(start, stop + 1))
+    return tuple(sorted(values))
+
+
+parse_int_set.type_name = "int-set"  # type: ignore[attr-defined]
+
+
+def split_spec_list(text: str) -> list[str]:
+    """Split a comma list of specs where options also use commas.
+
+    'freeze-d:layers=2,adapter:rank=4,alpha=2,scratch' -> ['freeze-d:layers=2', 'adapter:rank=4,alpha=2',
+    'scratch']: a piece with '=' but no ':' continues the options of the spec before it.
+    """
+    specs: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            continue
+        if "=" in piece and ":" not in piece and specs and ":" in specs[-1]:
+            specs[-1] += "," + piece
+        else:
+            specs.append(piece)
+    return specs
+
+
+def parse_spec(text: str) -> tuple[str, dict[str, str]]:
+    """'freeze-d:layers=2' -> ('freeze-d', {'layers': '2'}). Values stay text until resolved."""
+    name, _, rest = text.strip().partition(":")
+    pairs: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise GanbenchError(f"bad option {item!r} in {text!r}: write NAME:key=value[,key=value...]")
+        pairs[key.strip()] = value.strip()
+    return name.strip(), pairs
+
+
+def closest_first(word: str, candidates: Iterable[str]) -> list[str]:
+    """Every candidate, the most similar to ``word`` first (for 'did you mean' errors)."""
+    return sorted(candidates, key=lambda c: (-difflib.SequenceMatcher(None, word, c).ratio(), c))
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a plugin came from: a module of an installed distribution, or a local file."""
+
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    file: str | None = None
+
+    def __str__(self) -> str:
+        if self.file:
+            return f"file {self.file}"
+        dist = f" ({self.distribution} {self.version})" if self.distribution else ""
+        return f"module {self.module}{dist}"
+
+
+@dataclass(frozen=True)
+class PluginEntry:
+    kind: str
+    name: str
+    cls: type
+    origin: Origin
+
+    @property
+    def options(self) -> tuple[Option, ...]:
+        return tuple(self.cls.declared_options())
+
+    @property
+    def description(self) -> str:
+        doc = (self.cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+
+@dataclass(frozen=True)
+class PluginRef:
+    """A resolved ``NAME[:key=value,...]``: every declared option present, typed, validated."""
+
+    kind: str
+    name: str
+    options: tuple[tuple[str, Any], ...]
+    defaults: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    @property
+    def label(self) -> str:
+        """Short, canonical text: only the options that differ from the plugin's defaults."""
+        defaults = dict(self.defaults)
+        changed = [(k, v) for k, v in self.options if k not in defaults or defaults[k] != v]
+        return self.name + (":" + ",".join(f"{k}={format_value(v)}" for k, v in changed) if changed else "")
+
+    @property
+    def canonical(self) -> str:
+        """Every option written out: what cell ids hash, so a changed default changes the id."""
+        opts = ",".join(f"{k}={format_value(v)}" for k, v in self.options)
+        return self.name + (":" + opts if opts else "")
+
+
+class Registry:
+    """Every registered plugin by kind and name, plus the plugins that failed to load."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, PluginEntry]] = {kind: {} for kind in KINDS}
+        self.load_errors: list[tuple[Origin, str]] = []
+
+    def add(self, kind: str, cls: type, origin: Origin) -> None:
+        from ganbench.types import BASE_CLASS  # types imports this module
+
+        base = BASE_CLASS[kind]
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise GanbenchError(
+                f"{origin} registered {cls!r} as a {kind}, but it is not a subclass of ganbench.{base.__name__}"
+            )
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not valid_name(name):
+            raise GanbenchError(
+                f"{origin} registered a {kind} with invalid name {name!r}: "
+                "use lowercase letters, digits and '-' (e.g. 'freeze-d')"
+            )
+        if name in self._entries[kind]:
+            first = self._entries[kind][name].origin
+            raise GanbenchError(
+                f"two plugins register the {kind} '{name}': {first} and {origin}; uninstall or rename one"
+            )
+        for option in cls.declared_options():
+            try:
+                option.validate(option.default)
+            except ValueError as exc:
+                raise GanbenchError(
+                    f"{origin}: {kind} '{name}' declares option '{option.name}' with an invalid default "
+                    f"{option.default!r} ({exc})"
+                ) from None
+        self._entries[kind][name] = PluginEntry(kind, name, cls, origin)
+
+    def entries(self, kind: str | None = None) -> list[PluginEntry]:
+        kinds = KINDS if kind is None else (kind,)
+        return [e for k in kinds for _, e in sorted(self._entries[k].items())]
+
+    def names(self, kind: str, pattern: str = "*") -> list[str]:
+        """Registered names of one kind matching a wildcard pattern, e.g. ``names('strategy', 'freeze*')``."""
+        return [n for n in sorted(self._entries[kind]) if fnmatch.fnmatchcase(n, pattern)]
+
+    def get(self, kind: str, name: str) -> PluginEntry:
+        try:
+            return self._entries[kind][name]
+        except KeyError:
+            known = closest_first(name, self._entries[kind])
+            hint = f"; did you mean '{known[0]}'?" if known else ""
+            broken = "".join(f"; note: {o} failed to load ({msg})" for o, msg in self.load_errors)
+            raise GanbenchError(
+                f"unknown {kind} '{name}'{hint} Available: {', '.join(known) or 'none'}{broken}"
+            ) from None
+
+    def resolve(self, kind: str, text: str) -> PluginRef:
+        name, given = parse_spec(text)
+        entry = self.get(kind, name)
+        declared = {o.name: o for o in entry.options}
+        values: dict[str, Any] = {o.name: o.default for o in entry.options}
+        for key, raw in given.items():
+            if key not in declared:
+                known = closest_first(key, declared)
+                listing = ", ".join(f"{k} ({declared[k].type_name})" for k in known) or "none"
+                raise GanbenchError(f"{kind} '{name}' has no option '{key}'; its options: {listing}")
+            try:
+                values[key] = declared[key].parse(raw)
+            except ValueError as exc:
+                raise GanbenchError(
+                    f"bad value {raw!r} for option '{key}' of {kind} '{name}': {exc} "
+                    f"({declared[key].help or declared[key].type_name})"
+                ) from None
+        defaults = tuple((o.name, o.default) for o in entry.options)
+        return PluginRef(kind, name, tuple(values.items()), defaults)
+
+    def create(self, ref: PluginRef) -> Any:
+        """A fresh plugin object configured with the ref's option values."""
+        return self.get(ref.kind, ref.name).cls(**ref.config)
+
+
+def valid_name(name: str) -> bool:
+    """Plugin names: lowercase ASCII letters, digits and single '-', starting with a letter."""
+    import re
+
+    return re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", name) is not None

@@ -1,0 +1,216 @@
+"""Checks for plugin authors: run them in your plugin's tests to know it honours ganbench's contracts.
+
+    from ganbench.testing import check_strategy
+    def test_my_strategy():
+        check_strategy(MyStrategy())
+
+Every check uses tiny sizes (32 px, batch 4, a few steps) and runs in seconds on a CPU. The project's own
+test suite runs them over every registered plugin.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganbench.data import select_classes
+from ganbench.registry import PluginRef
+from ganbench.training import TrainConfig, train_gan
+from ganbench.types import Architecture, Dataset, EvalContext, ImageSet, Metric, Nets, SourceCheckpoint, Strategy
+
+
+def tiny_architecture() -> Architecture:
+    """A DCGAN 4 channels wide: 32 px in well under a second per step."""
+    from ganbench_plugins.architectures.dcgan import DCGAN
+
+    return DCGAN(width=4, z_dim=8)
+
+
+def fake_images(n: int = 16, channels: int = 1, resolution: int = 32, seed: int = 0) -> torch.Tensor:
+    """uint8 images of soft random blobs (structured enough for a GAN step, cheap to make)."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(n, channels, 4, 4, generator=g)
+    images = torch.nn.functional.interpolate(low, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    return (images * 255).round().to(torch.uint8)
+
+
+def tiny_nets(arch: Architecture | None = None, resolution: int = 32, channels: int = 1, seed: int = 0) -> Nets:
+    torch.manual_seed(seed)
+    G, D = (arch or tiny_architecture()).build(resolution, channels)
+    return Nets(G, D)
+
+
+def fake_source(arch: Architecture | None = None, resolution: int = 32, channels: int = 1) -> SourceCheckpoint:
+    """A 'pretrained' checkpoint: tiny nets trained for 3 steps on fake images."""
+    nets = tiny_nets(arch, resolution, channels, seed=123)
+    train_gan(
+        nets, Strategy(), fake_images(16, channels, resolution, seed=1), TrainConfig(3, 4, 2e-4, 0), progress=False
+    )
+    state_g = {k: v.detach().clone() for k, v in nets.G.state_dict().items()}
+    state_d = {k: v.detach().clone() for k, v in nets.D.state_dict().items()}
+    return SourceCheckpoint(state_g, state_d, key="fake", sha256="fake")
+
+
+def _failure(what: str, plugin: Any, detail: str) -> AssertionError:
+    return AssertionError(f"{type(plugin).__name__} ({getattr(plugin, 'name', '?')}): {what}: {detail}")
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def check_architecture(arch: Architecture, resolution: int = 32, channels: int = 1, batch: int = 4) -> dict[str, int]:
+    """Shapes, value ranges, exposed blocks, gradient flow and seeded determinism of G and D."""
+    nets = tiny_nets(arch, resolution, channels, seed=0)
+    G, D = nets.G, nets.D
+    again = tiny_nets(arch, resolution, channels, seed=0)  # compared before a forward pass moves BN statistics
+    if not _same_state(G, again.G) or not _same_state(D, again.D):
+        raise _failure("determinism", arch, "two builds under the same torch seed differ")
+    for net, name in ((G, "G"), (D, "D")):
+        blocks = getattr(net, "blocks", None)
+        if not isinstance(blocks, (nn.ModuleList, nn.Sequential)) or len(blocks) == 0:
+            raise _failure("contract", arch, f"{name}.blocks must be a non-empty nn.ModuleList")
+    if not isinstance(getattr(D, "head", None), nn.Module):
+        raise _failure("contract", arch, "D.head (the output layer) must be an nn.Module")
+    if not isinstance(getattr(G, "z_dim", None), int) or G.z_dim < 1:
+        raise _failure("contract", arch, "G.z_dim must be a positive int")
+    z = torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(0))
+    images = G(z)
+    if tuple(images.shape) != (batch, channels, resolution, resolution):
+        raise _failure(
+            "G output shape", arch, f"expected {(batch, channels, resolution, resolution)}, got {tuple(images.shape)}"
+        )
+    if not torch.isfinite(images).all() or images.min() < -1 - 1e-5 or images.max() > 1 + 1e-5:
+        raise _failure("G output range", arch, "images must be finite and within [-1, 1]")
+    logits = D(images)
+    if tuple(logits.shape) != (batch,):
+        raise _failure("D output shape", arch, f"expected ({batch},), got {tuple(logits.shape)}")
+    logits.sum().backward()
+    if not all(p.grad is None or torch.isfinite(p.grad).all() for p in G.parameters()):
+        raise _failure("gradients", arch, "non-finite gradient reached G through D")
+    if not any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters()):
+        raise _failure("gradients", arch, "no gradient reached G's parameters through D")
+    return {"params_g": sum(p.numel() for p in G.parameters()), "params_d": sum(p.numel() for p in D.parameters())}
+
+
+def check_strategy(strategy: Strategy, arch: Architecture | None = None, steps: int = 3) -> dict[str, int]:
+    """Adapts tiny nets, trains a few steps and checks: finite losses; frozen parameters unchanged and
+    trainable ones moved; optimizer groups cover exactly the trainable parameters; the source checkpoint
+    is never modified; the same seed gives the same result. Returns trainable/total parameter counts."""
+    arch = arch or tiny_architecture()
+    source = fake_source(arch) if strategy.uses_source else None
+    pristine = copy.deepcopy(source)
+
+    def adapt_and_train(seed: int) -> tuple[Nets, dict[str, torch.Tensor]]:
+        nets = tiny_nets(arch, seed=seed)
+        nets = strategy.adapt(nets, source)
+        before = {
+            f"{n}.{k}": v.detach().clone() for n, net in nets.modules().items() for k, v in net.named_parameters()
+        }
+        _check_groups(strategy, nets)
+        train_gan(nets, strategy, fake_images(16, seed=2), TrainConfig(steps, 4, 1e-3, seed), progress=False)
+        return nets, before
+
+    nets, before = adapt_and_train(seed=0)
+    trainable = total = 0
+    moved = 0
+    for net_name, net in nets.modules().items():
+        for key, param in net.named_parameters():
+            total += param.numel()
+            changed = not torch.equal(before[f"{net_name}.{key}"], param.detach())
+            if param.requires_grad:
+                trainable += param.numel()
+                moved += changed
+            elif changed:
+                raise _failure(
+                    "freezing", strategy, f"{net_name}.{key} has requires_grad=False but changed in training"
+                )
+    if trainable == 0:
+        raise _failure("trainable parameters", strategy, "nothing trains after adapt()")
+    if moved == 0:
+        raise _failure("training", strategy, "no trainable parameter changed after training")
+    if source is not None and not (
+        _same_tensors(source.generator, pristine.generator)
+        and _same_tensors(source.discriminator, pristine.discriminator)
+    ):
+        raise _failure("source checkpoint", strategy, "adapt() or training modified the source checkpoint's tensors")
+    again, _ = adapt_and_train(seed=0)
+    z = torch.randn(4, nets.G.z_dim, generator=torch.Generator().manual_seed(5))
+    nets.G.eval(), again.G.eval()
+    with torch.no_grad():
+        if not torch.equal(nets.G(z), again.G(z)):
+            raise _failure("determinism", strategy, "the same seed gave different generators")
+    return {"trainable": trainable, "total": total}
+
+
+def _check_groups(strategy: Strategy, nets: Nets) -> None:
+    for name, net in nets.modules().items():
+        grouped = [p for g in strategy.param_groups(net) for p in g["params"]]
+        wanted = [p for p in net.parameters() if p.requires_grad]
+        if {id(p) for p in grouped} != {id(p) for p in wanted} or len(grouped) != len(wanted):
+            raise _failure("param_groups", strategy, f"{name}'s groups must hold each trainable parameter once")
+
+
+def check_dataset(dataset: Dataset, max_images: int | None = None) -> dict[str, int]:
+    """``load()`` returns uint8 N x C x H x W (C of 1 or 3) with matching int64 labels when the dataset has
+    labels; loading twice gives the same content; the core's class selection works on it."""
+    first = dataset.load()
+    if not isinstance(first, ImageSet):
+        raise _failure("load()", dataset, f"must return ganbench.ImageSet, got {type(first).__name__}")
+    if first.images.shape[1] not in (1, 3) or len(first) == 0:
+        raise _failure(
+            "images", dataset, f"need at least one 1- or 3-channel image, got shape {tuple(first.images.shape)}"
+        )
+    if dataset.has_labels:
+        if first.labels is None or first.labels.dtype != torch.int64:
+            raise _failure("labels", dataset, "has_labels is True, so load() must return int64 labels")
+        some = int(first.labels[0])
+        ref = PluginRef("dataset", dataset.name, (("classes", (some,)),))
+        picked = select_classes(first, ref)
+        if not (picked.labels == some).all() or len(picked) != int((first.labels == some).sum()):
+            raise _failure("class selection", dataset, "selecting one class returned other images")
+    hint = dataset.size_hint()
+    if hint is not None and hint != len(first):
+        raise _failure("size_hint()", dataset, f"says {hint} but load() returned {len(first)} images")
+    second = dataset.load()
+    if not torch.equal(first.images, second.images):
+        raise _failure("determinism", dataset, "two loads returned different images")
+    return {"images": len(first), "channels": first.images.shape[1]}
+
+
+def check_metric(metric: Metric, cache_dir: str | Path, device: str = "cpu", n: int = 12) -> dict[str, float]:
+    """``compute`` returns finite numbers, deterministically, and scores the reference set against
+    itself better than against unrelated noise."""
+    dev = torch.device(device)
+    metric.prepare(dev, Path(cache_dir))
+    reference = fake_images(n, 1, 32, seed=10)
+    noise = torch.randint(0, 256, (n, 1, 32, 32), generator=torch.Generator().manual_seed(11), dtype=torch.uint8)
+
+    def score(generated: torch.Tensor) -> dict[str, float]:
+        ctx = EvalContext(generated, reference, "check-metric-reference", dev, Path(cache_dir))
+        metric.reference(EvalContext(reference[:0], reference, "check-metric-reference", dev, Path(cache_dir)))
+        return metric.compute(ctx)
+
+    same, other, again = score(reference), score(noise), score(noise)
+    if not same or not all(isinstance(v, (int, float)) and v == v and abs(v) != float("inf") for v in other.values()):
+        raise _failure("compute()", metric, f"must return finite numbers, got {other}")
+    if other != again:
+        raise _failure("determinism", metric, f"{other} then {again} for the same images")
+    key = metric.name if metric.name in other else next(iter(other))
+    better = same[key] < other[key] if metric.lower_is_better else same[key] > other[key]
+    if not better:
+        raise _failure(
+            "sanity", metric, f"reference vs itself ({same[key]}) is not better than vs noise ({other[key]})"
+        )
+    return other
+
+
+def _same_state(a: nn.Module, b: nn.Module) -> bool:
+    return _same_tensors(a.state_dict(), b.state_dict())
+
+
+def _same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

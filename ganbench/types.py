@@ -1,0 +1,272 @@
+"""The contracts plugins implement, and the small value types passed between the core and plugins.
+
+A plugin is a class with a ``name``, a tuple of declared :class:`~ganbench.registry.Option` s, and a
+docstring whose first line describes it. The core instantiates it with the resolved option values
+(``self.config``), so one class serves every ``NAME:key=value`` variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ganbench.registry import Option, parse_int_set
+
+
+class Plugin:
+    name: ClassVar[str]
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    def __init__(self, **config: Any) -> None:
+        defaults = {o.name: o.default for o in self.declared_options()}
+        unknown = set(config) - set(defaults)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown options {sorted(unknown)}")
+        self.config: dict[str, Any] = {**defaults, **config}
+
+    @classmethod
+    def declared_options(cls) -> tuple[Option, ...]:
+        return tuple(cls.options)
+
+
+# --------------------------------------------------------------------------------------------------
+# Architectures
+# --------------------------------------------------------------------------------------------------
+
+
+class Architecture(Plugin):
+    """A GAN architecture: builds a fresh generator and discriminator.
+
+    Contract (checked by :func:`ganbench.testing.check_architecture`):
+
+    * ``G(z)`` maps ``(N, G.z_dim)`` latents to images ``(N, channels, resolution, resolution)`` in [-1, 1];
+    * ``D(x)`` maps such images to logits of shape ``(N,)``;
+    * ``G.blocks`` / ``D.blocks`` are the ordered stages (latent side first for G, input side first for D),
+      so strategies can address "the first k blocks" of any architecture; ``D.head`` is D's output layer.
+    """
+
+    resolutions: ClassVar[tuple[int, ...]] = (32,)
+
+    def build(self, resolution: int, channels: int) -> tuple[nn.Module, nn.Module]:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------------
+# Strategies
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Nets:
+    """The generator and discriminator a cell trains."""
+
+    G: nn.Module
+    D: nn.Module
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D}
+
+
+@dataclass(frozen=True)
+class SourceCheckpoint:
+    """The pretrained source weights (read-only: strategies load them, never modify them)."""
+
+    generator: dict[str, torch.Tensor]
+    discriminator: dict[str, torch.Tensor]
+    key: str
+    sha256: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def load_into(self, nets: Nets) -> None:
+        nets.G.load_state_dict(self.generator)
+        nets.D.load_state_dict(self.discriminator)
+
+
+@dataclass
+class StepInfo:
+    """What the training loop hands to a strategy's loss terms at one step."""
+
+    step: int
+    real: torch.Tensor  # real images in [-1, 1]
+    z: torch.Tensor
+    fake: torch.Tensor  # G(z), attached to G's graph
+
+
+class Strategy(Plugin):
+    """A transfer strategy: how the source model is adapted and trained on the target.
+
+    The training loop is generic: it trains every parameter with ``requires_grad=True`` after
+    :meth:`adapt`, and adds the strategy's extra loss terms. Behaviour lives here, not in the loop.
+    """
+
+    #: False for strategies that start from random weights (``scratch``): no pretraining is scheduled.
+    uses_source: ClassVar[bool] = True
+
+    def adapt(self, nets: Nets, source: SourceCheckpoint | None) -> Nets:
+        """Load source weights, freeze, add modules; return the nets to train (may be new objects)."""
+        if source is not None:
+            source.load_into(nets)
+        return nets
+
+    def param_groups(self, net: nn.Module) -> list[dict[str, Any]]:
+        """Optimizer parameter groups for one net; by default its trainable parameters at the base lr."""
+        params = [p for p in net.parameters() if p.requires_grad]
+        return [{"params": params}] if params else []
+
+    def generator_loss(self, nets: Nets, step: StepInfo) -> torch.Tensor | None:
+        """An extra term added to G's loss (regularizers such as EWC), or None."""
+        return None
+
+    def discriminator_loss(self, nets: Nets, step: StepInfo) -> torch.Tensor | None:
+        """An extra term added to D's loss, or None."""
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImageSet:
+    """uint8 images ``(N, C, H, W)`` and, when the dataset has them, int64 labels ``(N,)``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 N x C x H x W, got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels is not None and len(self.labels) != len(self.images):
+            raise ValueError("labels and images differ in length")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+CLASSES = Option("classes", parse_int_set, None, "class labels to keep, e.g. 0-4 or 1-3+7 (default: all)")
+
+
+class Dataset(Plugin):
+    """A source of real images at their native size.
+
+    ``load()`` returns every image (uint8, any size, 1 or 3 channels) with labels when there are any. Class
+    selection (the ``classes`` option every labelled dataset gets), resizing, channel conversion and n-shot
+    subsampling are done once by the core, identically for every dataset, and cached.
+    """
+
+    has_labels: ClassVar[bool] = True
+    #: bump when the content ``load()`` returns changes, so cached tensors are rebuilt
+    version: ClassVar[str] = "1"
+
+    @classmethod
+    def declared_options(cls) -> tuple[Option, ...]:
+        return tuple(cls.options) + ((CLASSES,) if cls.has_labels else ())
+
+    def load(self) -> ImageSet:
+        raise NotImplementedError
+
+    def size_hint(self) -> int | None:
+        """Number of images before class selection, when known without loading."""
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------------
+
+
+class Metric(Plugin):
+    """An evaluation metric over generated images and the target's reference images.
+
+    ``prepare`` runs once before the grid starts, so a missing resource (weights) fails before any
+    training; it returns provenance to record (e.g. the weights hash). ``compute`` returns named numbers.
+    """
+
+    #: the number that ranks cells (lower is better) when this metric is the first listed
+    lower_is_better: ClassVar[bool] = True
+
+    def prepare(self, device: torch.device, cache_dir: Path) -> dict[str, Any]:
+        return {}
+
+    def reference(self, ctx: EvalContext) -> None:
+        """Precompute (and cache) what depends on the reference set alone; ``ctx.generated`` is empty.
+        The runner calls it once per target before any cell, so cells' evaluation times exclude it."""
+
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
+        raise NotImplementedError
+
+
+@dataclass
+class EvalContext:
+    """One evaluation: generated images, the reference set, and a memo so metrics share features."""
+
+    generated: torch.Tensor  # uint8 (N, C, H, W)
+    reference: torch.Tensor  # uint8 (M, C, H, W)
+    reference_key: str  # content hash of the reference images, for caching their statistics
+    device: torch.device
+    cache_dir: Path
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+BASE_CLASS: dict[str, type] = {
+    "architecture": Architecture,
+    "strategy": Strategy,
+    "dataset": Dataset,
+    "metric": Metric,
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Grid cells
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Everything about training and evaluation effort that changes a cell's result."""
+
+    pretrain_steps: int
+    finetune_steps: int
+    batch_size: int
+    lr: float
+    eval_samples: int
+    eval_every: int
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid. Specs are canonical (every option written out), so equal cells hash equal."""
+
+    arch: str
+    strategy: str
+    source: str
+    target: str
+    shots: int
+    seed: int
+    resolution: int
+    channels: int
+    budget: Budget
+    metrics: tuple[str, ...]
+    augment: str = "none"
+    # how to rebuild the registry on another worker; does not change results, so not part of the id
+    plugins_dirs: tuple[str, ...] = field(default=(), compare=False)
+    labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def identity(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data.pop("plugins_dirs")
+        data.pop("labels")
+        return data
+
+    @property
+    def id(self) -> str:
+        from ganbench.cache import stable_hash
+
+        return stable_hash(self.identity())[:12]
