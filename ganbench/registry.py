@@ -209,7 +209,8 @@ class PluginRef:
     @property
     def canonical(self) -> str:
         """Every option written out: what cell ids hash, so a changed default changes the id."""
-        opts = ",".join(f"{k}={format_value(v)}" for k, v in self.options)
+        # None means "not set" (e.g. classes: all); leaving it out keeps the text resolvable
+        opts = ",".join(f"{k}={format_value(v)}" for k, v in self.options if v is not None)
         return self.name + (":" + opts if opts else "")
 
 

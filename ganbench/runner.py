@@ -410,7 +410,7 @@ def _manifest(plan: Plan, cache_dir) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "run_id": plan.run_dir.name,
         "grid": asdict(plan.grid),
-        "cells": [c.id for c in plan.cells],
+        "cell_ids": [c.id for c in plan.cells],
         "device": device_name(plan.device),
         "git_revision": git_revision(),
         "plugins": [{"kind": e.kind, "name": e.name, "origin": str(e.origin)} for e in plan.registry.entries()],

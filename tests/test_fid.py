@@ -2,7 +2,6 @@
 same weights. clean-fid loads its Inception through its InceptionV3W wrapper from a folder; the test
 hands that wrapper the weights ganbench resolved, so both sides run the same network."""
 
-import functools
 import json
 
 import numpy as np
@@ -49,8 +48,9 @@ def folders(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cleanfid_with_our_weights(tmp_path_factory):
-    """Monkeypatch-free: clean-fid's InceptionV3W reads `inception-2015-12-05.pt` (with a `.layers`
-    submodule) from a folder; write the resolved network there in that layout."""
+    """clean-fid's InceptionV3W reads `inception-2015-12-05.pt` (a `.layers` submodule) from /tmp, downloading
+    it if absent; write the network ganbench resolved in that layout to a folder of the test's and point
+    clean-fid's wrapper (its own class, normalization and all) at it."""
     import cleanfid.features
 
     weights = resolve_inception_weights()
@@ -68,7 +68,11 @@ def cleanfid_with_our_weights(tmp_path_factory):
 
     torch.jit.script(Wrapped()).save(str(folder / "inception-2015-12-05.pt"))
     original = cleanfid.features.InceptionV3W
-    cleanfid.features.InceptionV3W = functools.partial(original, str(folder), download=False)
+
+    def from_our_folder(path, download=True, resize_inside=False):
+        return original(str(folder), download=False, resize_inside=resize_inside)
+
+    cleanfid.features.InceptionV3W = from_our_folder
     yield
     cleanfid.features.InceptionV3W = original
 

@@ -71,3 +71,10 @@ def test_bad_values_say_why(registry, spec, reason):
 def test_wildcard_listing(registry):
     assert registry.names("strategy", "f*") == ["finetune", "freeze-d"]
     assert registry.names("dataset") == ["digits", "mnist5k"]
+
+
+@pytest.mark.parametrize("spec", ["mnist5k", "mnist5k:classes=0-4", "digits:classes=1-3+7"])
+def test_canonical_and_label_resolve_back_to_the_same_ref(registry, spec):
+    ref = registry.resolve("dataset", spec)
+    assert registry.resolve("dataset", ref.canonical) == ref
+    assert registry.resolve("dataset", ref.label) == ref

@@ -71,7 +71,7 @@ def test_run_directory_layout(default_strategies_run):
         assert (run_dir / "samples" / f"{cell_id}.png").stat().st_size > 0
     assert (run_dir / "curves.png").stat().st_size > 0
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["grid"]["shots"] == [8] and len(manifest["cells"]) == 4
+    assert manifest["grid"]["shots"] == [8] and len(manifest["cell_ids"]) == 4
     assert manifest["inception_sha1"] and manifest["torch_version"] and "device" in manifest
     assert manifest["complete"] == 4
 
