@@ -208,14 +208,20 @@ def kid_from_features(
 
 
 def reference_features(
-    images: torch.Tensor, content_key: str, weights: InceptionWeights, device: torch.device | str, cache_dir=None
+    images: torch.Tensor,
+    content_key: str,
+    weights: InceptionWeights,
+    device: torch.device | str,
+    cache_dir=None,
+    progress: bool = False,
 ) -> np.ndarray:
     """Features of a reference set, cached by (content, extractor, weights, mode)."""
     key = stable_hash({"content": content_key, "extractor": EXTRACTOR, "sha1": weights.sha1, "mode": MODE})
     path = cache_root(cache_dir) / "fid-ref" / f"{key[:20]}.npy"
     if path.is_file():
         return np.load(path)
-    feats = get_extractor(weights, device).features(images, desc=f"reference features ({len(images)} images)")
+    desc = f"reference features ({len(images)} images)" if progress else None
+    feats = get_extractor(weights, device).features(images, desc=desc)
     buffer = io.BytesIO()
     np.save(buffer, feats)
     atomic_write_bytes(path, buffer.getvalue())

@@ -83,28 +83,50 @@ def _count(n: int | None) -> str:
     return str(n)
 
 
+def _pretrain(r: dict[str, Any]) -> str:
+    if r.get("pretrain_s") is None:
+        return "-"
+    return _num(r["pretrain_s"], 1) + (" (cached)" if r.get("pretrain_cache_hit") else "")
+
+
+# (header, value, right-aligned); the first four are folded into a title line when every row shares them
+RESULT_COLUMNS = [
+    ("arch", lambda r: r["arch"], False),
+    ("source -> target", lambda r: f"{r['source']} -> {r['target']}", False),
+    ("shots", lambda r: str(r["shots"]), True),
+    ("seed", lambda r: str(r["seed"]), True),
+    ("strategy", lambda r: r["strategy"], False),
+    ("FID", lambda r: _num(r.get("fid"), 2), True),
+    ("KID", lambda r: _num(r.get("kid"), 4), True),
+    ("trainable/total", lambda r: f"{_count(r.get('trainable_params'))}/{_count(r.get('total_params'))}", True),
+    ("pretrain s", _pretrain, True),
+    ("finetune s", lambda r: _num(r.get("finetune_s"), 1), True),
+    ("step ms", lambda r: _num(r.get("step_ms"), 1), True),
+    ("img/s", lambda r: _num(r.get("images_per_s"), 0), True),
+    ("eval s", lambda r: _num(r.get("eval_s"), 1), True),
+    ("peak MB", lambda r: _num(r.get("peak_mem_mb"), 0), True),
+    ("status", lambda r: r["status"], False),
+]
+SHAREABLE = 4
+
+
 def results_table(records: list[dict[str, Any]]) -> str:
-    """Cells sorted by FID (final step), failures last."""
+    """Cells sorted by FID at the final step (failures last); columns every row shares become a title."""
     ordered = sorted(
         records, key=lambda r: (r.get("status") != "ok", r.get("fid") if r.get("fid") is not None else math.inf)
     )
-    rows = []
-    for r in ordered:
-        trainable = f"{_count(r.get('trainable_params'))}/{_count(r.get('total_params'))}"
-        pretrain = (
-            "-"
-            if r.get("pretrain_s") is None
-            else _num(r["pretrain_s"], 1) + (" (cached)" if r.get("pretrain_cache_hit") else "")
-        )
-        rows.append([
-            r["strategy"], r["arch"], f"{r['source']} -> {r['target']}", str(r["shots"]), str(r["seed"]),
-            _num(r.get("fid"), 2), _num(r.get("kid"), 4), trainable, pretrain, _num(r.get("finetune_s"), 1),
-            _num(r.get("step_ms"), 1), _num(r.get("images_per_s"), 0), _num(r.get("eval_s"), 1),
-            _num(r.get("peak_mem_mb"), 0), r["status"],
-        ])  # fmt: skip
-    headers = ["strategy", "arch", "source -> target", "shots", "seed", "FID", "KID", "trainable/total",
-               "pretrain s", "finetune s", "step ms", "img/s", "eval s", "peak MB", "status"]  # fmt: skip
-    return _table(headers, rows, right=set(range(3, 14)))
+    shared = [
+        (h, get(ordered[0])) for h, get, _ in RESULT_COLUMNS[:SHAREABLE] if len({get(r) for r in ordered}) == 1
+    ] if len(ordered) > 1 else []  # fmt: skip
+    columns = [c for c in RESULT_COLUMNS if c[0] not in dict(shared)]
+    rows = [[get(r) for _, get, _ in columns] for r in ordered]
+    table = _table([h for h, _, _ in columns], rows, right={i for i, c in enumerate(columns) if c[2]})
+    if not shared:
+        return table
+    title = ", ".join(
+        value if header in ("arch", "source -> target") else f"{header} {value}" for header, value in shared
+    )
+    return f"{title}\n\n{table}"
 
 
 def run_footer(summary, seconds: float) -> str:

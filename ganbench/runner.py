@@ -396,7 +396,9 @@ def _reference_phase(
     for target, metric_spec in sorted(pairs):
         data = datasets[target]
         metric = plan.registry.create(plan.registry.resolve("metric", metric_spec))
-        ctx = EvalContext(data.images[:0], data.images, data.content_key, plan.device, cache_root(cache_dir))
+        ctx = EvalContext(
+            data.images[:0], data.images, data.content_key, plan.device, cache_root(cache_dir), progress=progress
+        )
         metric.reference(ctx)
 
 

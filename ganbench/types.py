@@ -211,6 +211,7 @@ class EvalContext:
     device: torch.device
     cache_dir: Path
     memo: dict[str, Any] = field(default_factory=dict)
+    progress: bool = False  # whether long work (reference features) may draw a progress bar
 
 
 BASE_CLASS: dict[str, type] = {

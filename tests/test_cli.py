@@ -65,9 +65,14 @@ def test_dry_run_prints_cells_and_runs_nothing(tmp_path):
 def test_tiny_grid_prints_a_table_sorted_by_fid(tmp_path):
     result = invoke("run", "matrix", *TINY, "--strategy", "finetune", "--out", str(tmp_path), "--quiet")
     assert result.exit_code == 0, result.output
-    rows = [line for line in result.output.splitlines() if "tiny-digits" in line and "->" in line]
-    assert len(rows) == 2
-    fids = [float(line.split()[6]) for line in rows]
+    lines = result.output.splitlines()
+    # every row shares architecture, pair, shots and seed: they become the title line
+    assert lines[0] == "dcgan:width=8, digits:classes=2-4 -> tiny-digits, shots 8, seed 0"
+    header = next(i for i, line in enumerate(lines) if line.startswith("strategy"))
+    assert lines[header].split()[:3] == ["strategy", "FID", "KID"]
+    rows = [line.split() for line in lines[header + 2 : header + 4]]
+    assert {r[0] for r in rows} == {"scratch", "finetune"} and all(r[-1] == "ok" for r in rows)
+    fids = [float(r[1]) for r in rows]
     assert fids == sorted(fids)
     again = invoke("run", "matrix", *TINY, "--strategy", "finetune", "--out", str(tmp_path), "--quiet")
     assert "(0 run, 2 already complete)" in again.output

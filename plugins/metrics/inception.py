@@ -26,9 +26,8 @@ class FID(ganbench.Metric):
         return resolve_inception_weights(cache_dir).provenance()
 
     def reference(self, ctx):
-        reference_features(
-            ctx.reference, ctx.reference_key, resolve_inception_weights(ctx.cache_dir), ctx.device, ctx.cache_dir
-        )
+        weights = resolve_inception_weights(ctx.cache_dir)
+        reference_features(ctx.reference, ctx.reference_key, weights, ctx.device, ctx.cache_dir, ctx.progress)
 
     def compute(self, ctx):
         gen, ref = evaluation_features(ctx)
