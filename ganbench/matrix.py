@@ -35,7 +35,7 @@ class Grid:
     resolution: int = 32
     channels: int = 1
     # sized so the default grid runs in under 15 minutes on 2 CPU cores, reference statistics included
-    pretrain_steps: int = 1500
+    pretrain_steps: int = 2000
     finetune_steps: int = 400
     batch_size: int = 64
     lr: float = 2e-4

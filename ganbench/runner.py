@@ -95,7 +95,7 @@ def ensure_pretrained(
     if meta_path.is_file() and ckpt_path.is_file():
         loaded = _load_checkpoint(ckpt_path, meta_path, job.key)
         if loaded is not None:
-            return loaded, {"pretrain_s": loaded.meta["seconds"], "pretrain_cache_hit": True}
+            return loaded, {"pretrain_s": loaded.meta["seconds"], "pretrain_cache_hit": True, "pretrain_key": job.key}
     dev = resolve_device(device)
     registry = load_registry(job.plugins_dirs)
     source = prepare_dataset(registry.resolve("dataset", job.source), registry, job.resolution, job.channels, cache_dir)
@@ -118,7 +118,7 @@ def ensure_pretrained(
             "device": device_name(dev), "created_at": now(), **versions()}  # fmt: skip
     atomic_write_json(meta_path, meta)
     checkpoint = SourceCheckpoint(state["generator"], state["discriminator"], job.key, meta["sha256"], meta)
-    return checkpoint, {"pretrain_s": result.train_seconds, "pretrain_cache_hit": False}
+    return checkpoint, {"pretrain_s": result.train_seconds, "pretrain_cache_hit": False, "pretrain_key": job.key}
 
 
 def _load_checkpoint(ckpt_path: Path, meta_path: Path, key: str) -> SourceCheckpoint | None:
@@ -190,7 +190,7 @@ def _run_cell(cell: Cell, cache_dir, device_spec: str, progress: bool, base: dic
         registry.resolve("dataset", cell.target), registry, cell.resolution, cell.channels, cache_dir
     )
     shots = target.images[select_shots(len(target), cell.shots, cell.seed)]
-    source, pretrain = None, {"pretrain_s": None, "pretrain_cache_hit": None}
+    source, pretrain = None, {"pretrain_s": None, "pretrain_cache_hit": None, "pretrain_key": None}
     if strategy.uses_source:
         source, pretrain = ensure_pretrained(PretrainJob.for_cell(cell), cache_dir, device_spec, progress)
 
@@ -352,17 +352,19 @@ def run_matrix(grid: Grid | None = None, out: str | Path = "results/runs", *, ca
         _reference_phase(plan, pending, datasets, cache_dir, progress)
         jobs = list(dict.fromkeys(PretrainJob.for_cell(c) for c in pending if _uses_source(plan, c)))
         pretrain = partial(ensure_pretrained, cache_dir=cache_dir, device=str(plan.device), progress=progress)
-        for _ in tqdm(
-            executor.map(pretrain, jobs),
-            total=len(jobs),
-            desc="pretrain",
-            disable=not progress or not jobs,
-            unit="model",
-        ):
-            pass
+        # keys trained by this invocation: their cells report pretrain_cache_hit=False (this run paid for them)
+        trained_now = set()
+        bar = tqdm(total=len(jobs), desc="pretrain", disable=not progress or not jobs, unit="model")
+        for _, info in executor.map(pretrain, jobs):
+            if not info["pretrain_cache_hit"]:
+                trained_now.add(info["pretrain_key"])
+            bar.update()
+        bar.close()
         cell_fn = partial(run_cell, cache_dir=cache_dir, device=str(plan.device), progress=progress)
         bar = tqdm(total=len(pending), desc="cells", disable=not progress, unit="cell")
         for output in executor.map(cell_fn, pending):
+            if output.record.get("pretrain_key") in trained_now:
+                output.record["pretrain_cache_hit"] = False
             write_record(run_dir, output.record, output.sample_png)
             write_tables(run_dir)
             bar.update()
