@@ -56,7 +56,7 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
 def plan_table(plan) -> str:
     rows = []
     for c in plan.cells:
-        uses_source = plan.registry.get("strategy", c.strategy.split(":")[0]).cls.uses_source
+        uses_source = plan.uses_source(c)
         rows.append([c.id, c.labels["arch"], c.labels["strategy"], c.labels["source"] if uses_source else "-",
                      c.labels["target"], str(c.shots), str(c.seed)])  # fmt: skip
     table = _table(["cell", "arch", "strategy", "source", "target", "shots", "seed"], rows, {5, 6})

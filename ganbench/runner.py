@@ -301,6 +301,9 @@ class Plan:
     device: torch.device
     registry: Registry
 
+    def uses_source(self, cell: Cell) -> bool:
+        return self.registry.get("strategy", cell.strategy.split(":")[0]).cls.uses_source
+
 
 def plan_matrix(grid: Grid, out: str | Path = "results/runs", *, cache_dir=None, device: str = "auto",
                 plugins_dirs: Iterable[str] = ()) -> Plan:  # fmt: skip
@@ -312,8 +315,9 @@ def plan_matrix(grid: Grid, out: str | Path = "results/runs", *, cache_dir=None,
     return Plan(grid, cells, Path(out) / run_id(grid, cells), dev, registry)
 
 
-def check_plan(plan: Plan, cache_dir=None) -> dict[str, PreparedData]:
-    """Load every dataset (cached) and prepare every metric, so bad input fails before any training."""
+def check_plan(plan: Plan, cache_dir=None) -> tuple[dict[str, PreparedData], dict[str, Any]]:
+    """Load every dataset (cached) and prepare every metric, so bad input fails before any training.
+    Returns the prepared datasets by spec and the metrics' provenance (weights hashes)."""
     datasets: dict[str, PreparedData] = {}
     for cell in plan.cells:
         for spec in (cell.source, cell.target):
@@ -325,14 +329,13 @@ def check_plan(plan: Plan, cache_dir=None) -> dict[str, PreparedData]:
                 f"{cell.shots} shots requested but target {cell.labels['target']} has only "
                 f"{len(datasets[cell.target])} images; use --shots {len(datasets[cell.target])} or fewer"
             )
-        if (
-            cell.budget.pretrain_steps < 1
-            and plan.registry.get("strategy", cell.strategy.split(":")[0]).cls.uses_source
-        ):
+        if cell.budget.pretrain_steps < 1 and plan.uses_source(cell):
             raise GanbenchError("pretrain_steps must be at least 1 for strategies that use a source model")
-    for spec in {m for c in plan.cells for m in c.metrics}:
-        plan.registry.create(plan.registry.resolve("metric", spec)).prepare(plan.device, cache_root(cache_dir))
-    return datasets
+    provenance: dict[str, Any] = {}
+    for spec in sorted({m for c in plan.cells for m in c.metrics}):
+        metric = plan.registry.create(plan.registry.resolve("metric", spec))
+        provenance.update(metric.prepare(plan.device, cache_root(cache_dir)))
+    return datasets, provenance
 
 
 def run_matrix(grid: Grid | None = None, out: str | Path = "results/runs", *, cache_dir=None, device: str = "auto",
@@ -340,17 +343,17 @@ def run_matrix(grid: Grid | None = None, out: str | Path = "results/runs", *, ca
                on_record: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:  # fmt: skip
     """Run (or resume) a grid; returns the records of every cell of the grid, old and new."""
     plan = plan_matrix(grid or Grid(), out, cache_dir=cache_dir, device=device, plugins_dirs=plugins_dirs)
-    datasets = check_plan(plan, cache_dir)
+    datasets, provenance = check_plan(plan, cache_dir)
     executor = executor or LocalExecutor()
     run_dir = plan.run_dir
-    manifest = _manifest(plan, cache_dir)
+    manifest = _manifest(plan, provenance)
     atomic_write_json(run_dir / "manifest.json", manifest)
     done = completed_ids(run_dir)
     pending = [c for c in plan.cells if c.id not in done]
     interrupted = False
     try:
         _reference_phase(plan, pending, datasets, cache_dir, progress)
-        jobs = list(dict.fromkeys(PretrainJob.for_cell(c) for c in pending if _uses_source(plan, c)))
+        jobs = list(dict.fromkeys(PretrainJob.for_cell(c) for c in pending if plan.uses_source(c)))
         pretrain = partial(ensure_pretrained, cache_dir=cache_dir, device=str(plan.device), progress=progress)
         # keys trained by this invocation: their cells report pretrain_cache_hit=False (this run paid for them)
         trained_now = set()
@@ -386,10 +389,6 @@ def run_matrix(grid: Grid | None = None, out: str | Path = "results/runs", *, ca
     return RunSummary(run_dir, plan.cells, records, skipped=len(plan.cells) - len(pending), interrupted=interrupted)
 
 
-def _uses_source(plan: Plan, cell: Cell) -> bool:
-    return plan.registry.get("strategy", cell.strategy.split(":")[0]).cls.uses_source
-
-
 def _reference_phase(
     plan: Plan, cells: list[Cell], datasets: dict[str, PreparedData], cache_dir, progress: bool
 ) -> None:
@@ -404,12 +403,7 @@ def _reference_phase(
         metric.reference(ctx)
 
 
-def _manifest(plan: Plan, cache_dir) -> dict[str, Any]:
-    provenance: dict[str, Any] = {}
-    for spec in {m for c in plan.cells for m in c.metrics}:
-        provenance.update(
-            plan.registry.create(plan.registry.resolve("metric", spec)).prepare(plan.device, cache_root(cache_dir))
-        )
+def _manifest(plan: Plan, provenance: dict[str, Any]) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": plan.run_dir.name,
