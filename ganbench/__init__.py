@@ -13,6 +13,7 @@ from ganbench.registry import Option
 from ganbench.runner import run_cell, run_matrix
 from ganbench.types import (
     Architecture,
+    Augmentation,
     Cell,
     Dataset,
     EvalContext,
@@ -26,6 +27,7 @@ from ganbench.types import (
 
 __all__ = [
     "Architecture",
+    "Augmentation",
     "Cell",
     "Dataset",
     "Diverged",

@@ -45,3 +45,11 @@ def register_metrics(register: Callable) -> None:
 
     :param register: call ``register(MetricClass)`` once per metric.
     """
+
+
+@hookspec
+def register_augmentations(register: Callable) -> None:
+    """Register augmentations applied to every image D sees: subclasses of :class:`ganbench.Augmentation`.
+
+    :param register: call ``register(AugmentationClass)`` once per augmentation.
+    """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from ganbench.cache import stable_hash
 from ganbench.errors import GanbenchError
-from ganbench.registry import Registry, closest_first, split_spec_list
+from ganbench.registry import BrokenPluginError, Registry, closest_first, split_spec_list
 from ganbench.types import Budget, Cell
 
 if sys.version_info >= (3, 11):
@@ -31,6 +32,7 @@ class Grid:
     shots: list[int] = field(default_factory=lambda: [100])
     seeds: list[int] = field(default_factory=lambda: [0])
     metrics: list[str] = field(default_factory=lambda: ["fid", "kid"])
+    augment: list[str] = field(default_factory=lambda: ["none"])  # augmentations of D's inputs: a grid axis
     baseline: bool = True  # add `scratch` when the strategies don't include it
     resolution: int = 32
     channels: int = 1
@@ -57,7 +59,7 @@ class Grid:
         return self.strategy if not self.baseline or "scratch" in names else ["scratch", *self.strategy]
 
 
-LIST_FIELDS = {"arch", "strategy", "source", "target", "metrics"}
+LIST_FIELDS = {"arch", "strategy", "source", "target", "metrics", "augment"}
 INT_LIST_FIELDS = {"shots", "seeds"}
 POSITIVE = {"resolution", "channels", "batch_size", "eval_samples"}
 NON_NEGATIVE = {"pretrain_steps", "finetune_steps", "eval_every"}
@@ -138,38 +140,53 @@ def _check(grid: Grid) -> None:
         raise GanbenchError("seeds must list at least one integer, e.g. --seeds 0,1,2")
 
 
+@dataclass(frozen=True)
+class _Spec:
+    """A spec resolved for a cell: canonical text, display label, and why it is unusable (if it is)."""
+
+    canonical: str
+    label: str
+    name: str
+    broken: str | None = None
+
+
+def _resolve(registry: Registry, kind: str, text: str) -> _Spec:
+    try:
+        ref = registry.resolve(kind, text)
+    except BrokenPluginError as exc:  # only the cells using this plugin fail; the grid goes on
+        return _Spec(text, text, text.partition(":")[0], str(exc))
+    return _Spec(ref.canonical, ref.label, ref.name)
+
+
 def expand(grid: Grid, registry: Registry, plugins_dirs: tuple[str, ...] = ()) -> list[Cell]:
-    """Every cell of the grid, with specs resolved (so bad names fail here, before anything runs)."""
-    archs = [registry.resolve("architecture", a) for a in grid.arch]
-    strategies = [registry.resolve("strategy", s) for s in grid.strategies()]
-    pairs = [(registry.resolve("dataset", s), registry.resolve("dataset", t)) for s, t in grid.pair_list()]
-    metrics = tuple(registry.resolve("metric", m).canonical for m in grid.metrics)
+    """Every cell of the grid, with specs resolved: unknown names, options and values fail here, before
+    anything runs; a plugin that failed to load only marks the cells that use it as broken."""
+    archs = [_resolve(registry, "architecture", a) for a in grid.arch]
+    strategies = [_resolve(registry, "strategy", s) for s in grid.strategies()]
+    pairs = [(_resolve(registry, "dataset", s), _resolve(registry, "dataset", t)) for s, t in grid.pair_list()]
+    augments = [_resolve(registry, "augmentation", a) for a in grid.augment]
+    metrics = [_resolve(registry, "metric", m) for m in grid.metrics]
     for arch in archs:
-        supported = registry.get("architecture", arch.name).cls.resolutions
-        if grid.resolution not in supported:
+        supported = () if arch.broken else registry.get("architecture", arch.name).cls.resolutions
+        if not arch.broken and grid.resolution not in supported:
             raise GanbenchError(
                 f"architecture '{arch.name}' supports resolutions {', '.join(map(str, supported))}, not {grid.resolution}"
             )
     budget = grid.budget()
+    metric_specs = tuple(m.canonical for m in metrics)
+    metric_broken = next((m.broken for m in metrics if m.broken), None)
     cells: list[Cell] = []
-    for arch in archs:
-        for source, target in pairs:
-            for shots in grid.shots:
-                for seed in grid.seeds:
-                    for strategy in strategies:
-                        labels = {
-                            "arch": arch.label,
-                            "strategy": strategy.label,
-                            "source": source.label,
-                            "target": target.label,
-                        }
-                        cells.append(
-                            Cell(arch.canonical, strategy.canonical, source.canonical, target.canonical, shots, seed,
-                                 grid.resolution, grid.channels, budget, metrics,
-                                 plugins_dirs=plugins_dirs, labels=labels)
-                        )  # fmt: skip
-    unique = list({c.id: c for c in cells}.values())  # "freeze-d" and "freeze-d:layers=2" are one cell
-    return unique
+    for arch, (source, target), shots, seed, augment, strategy in itertools.product(
+        archs, pairs, grid.shots, grid.seeds, augments, strategies
+    ):
+        specs = {"arch": arch, "strategy": strategy, "source": source, "target": target, "augment": augment}
+        broken = next((sp.broken for sp in specs.values() if sp.broken), metric_broken)
+        cells.append(
+            Cell(arch.canonical, strategy.canonical, source.canonical, target.canonical, shots, seed,
+                 grid.resolution, grid.channels, budget, metric_specs, augment.canonical,
+                 plugins_dirs=plugins_dirs, labels={k: sp.label for k, sp in specs.items()}, broken=broken)
+        )  # fmt: skip
+    return list({c.id: c for c in cells}.values())  # "freeze-d" and "freeze-d:layers=2" are one cell
 
 
 def run_id(grid: Grid, cells: list[Cell]) -> str:

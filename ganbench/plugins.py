@@ -24,6 +24,7 @@ HOOKS = {
     "strategy": "register_strategies",
     "dataset": "register_datasets",
     "metric": "register_metrics",
+    "augmentation": "register_augmentations",
 }
 
 

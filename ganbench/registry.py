@@ -15,7 +15,7 @@ from typing import Any
 
 from ganbench.errors import GanbenchError
 
-KINDS = ("architecture", "strategy", "dataset", "metric")
+KINDS = ("architecture", "strategy", "dataset", "metric", "augmentation")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -86,7 +86,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
-        return format_int_set(value)
+        return format_int_set(value) if all(isinstance(v, int) for v in value) else "+".join(map(str, value))
     return "" if value is None else str(value)
 
 
@@ -215,39 +215,33 @@ class PluginRef:
 
 
 class Registry:
-    """Every registered plugin by kind and name, plus the plugins that failed to load."""
+    """Every registered plugin by kind and name, plus the plugins that failed to load or register.
+
+    A plugin that fails (import error, wrong type, bad option declaration) does not take the others down:
+    it is listed in ``load_errors``, and asking for its name raises :class:`BrokenPluginError`, which the
+    runner records against that plugin's cells only. Two plugins registering one name is different: that
+    is refused outright, because a silent winner would corrupt a leaderboard.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, PluginEntry]] = {kind: {} for kind in KINDS}
+        self._broken: dict[tuple[str, str], str] = {}
         self.load_errors: list[tuple[Origin, str]] = []
 
     def add(self, kind: str, cls: type, origin: Origin) -> None:
-        from ganbench.types import BASE_CLASS  # types imports this module
-
-        base = BASE_CLASS[kind]
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise GanbenchError(
-                f"{origin} registered {cls!r} as a {kind}, but it is not a subclass of ganbench.{base.__name__}"
-            )
         name = getattr(cls, "name", None)
-        if not isinstance(name, str) or not valid_name(name):
-            raise GanbenchError(
-                f"{origin} registered a {kind} with invalid name {name!r}: "
-                "use lowercase letters, digits and '-' (e.g. 'freeze-d')"
-            )
+        problem = _registration_problem(kind, cls, name)
+        if problem:
+            message = f"{origin} registered {problem}"
+            self.load_errors.append((origin, message))
+            if isinstance(name, str):
+                self._broken[(kind, name)] = message
+            return
         if name in self._entries[kind]:
             first = self._entries[kind][name].origin
             raise GanbenchError(
                 f"two plugins register the {kind} '{name}': {first} and {origin}; uninstall or rename one"
             )
-        for option in cls.declared_options():
-            try:
-                option.validate(option.default)
-            except ValueError as exc:
-                raise GanbenchError(
-                    f"{origin}: {kind} '{name}' declares option '{option.name}' with an invalid default "
-                    f"{option.default!r} ({exc})"
-                ) from None
         self._entries[kind][name] = PluginEntry(kind, name, cls, origin)
 
     def entries(self, kind: str | None = None) -> list[PluginEntry]:
@@ -259,15 +253,36 @@ class Registry:
         return [n for n in sorted(self._entries[kind]) if fnmatch.fnmatchcase(n, pattern)]
 
     def get(self, kind: str, name: str) -> PluginEntry:
-        try:
+        if name in self._entries[kind]:
             return self._entries[kind][name]
-        except KeyError:
-            known = closest_first(name, self._entries[kind])
-            hint = f"; did you mean '{known[0]}'?" if known else ""
-            broken = "".join(f"; note: {o} failed to load ({msg})" for o, msg in self.load_errors)
-            raise GanbenchError(
-                f"unknown {kind} '{name}'{hint} Available: {', '.join(known) or 'none'}{broken}"
-            ) from None
+        if (kind, name) in self._broken:
+            raise BrokenPluginError(f"{kind} '{name}' is unusable: {self._broken[(kind, name)]}")
+        known = closest_first(name, self._entries[kind])
+        hint = f"; did you mean '{known[0]}'?" if known else ""
+        message = f"unknown {kind} '{name}'{hint} Available: {', '.join(known) or 'none'}"
+        if self.load_errors:  # the name may belong to a plugin that failed to load
+            failures = "; ".join(f"{o} failed to load ({msg})" for o, msg in self.load_errors)
+            raise BrokenPluginError(f"{message}; note: {failures}")
+        raise GanbenchError(message)
+
+    def blame(self, tb) -> PluginEntry | None:
+        """The plugin whose code raised: the innermost traceback frame inside a registered plugin's module."""
+        by_module: dict[str, list[PluginEntry]] = {}
+        for entry in self.entries():
+            by_module.setdefault(entry.cls.__module__, []).append(entry)
+        frames = []
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        for frame in reversed(frames):
+            candidates = by_module.get(frame.f_globals.get("__name__"), [])
+            owner = frame.f_locals.get("self")  # a method of a plugin: that plugin, not its module-mates
+            for entry in candidates:
+                if isinstance(owner, entry.cls):
+                    return entry
+            if candidates:
+                return candidates[0]
+        return None
 
     def resolve(self, kind: str, text: str) -> PluginRef:
         name, given = parse_spec(text)
@@ -292,6 +307,36 @@ class Registry:
     def create(self, ref: PluginRef) -> Any:
         """A fresh plugin object configured with the ref's option values."""
         return self.get(ref.kind, ref.name).cls(**ref.config)
+
+
+class BrokenPluginError(GanbenchError):
+    """The requested plugin exists but failed to load or register; only the cells using it fail."""
+
+
+def _registration_problem(kind: str, cls: Any, name: Any) -> str | None:
+    from ganbench.types import BASE_CLASS  # types imports this module
+
+    base = BASE_CLASS[kind]
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        return f"{cls!r} as a {kind}, but it is not a subclass of ganbench.{base.__name__}"
+    if not isinstance(name, str) or not valid_name(name):
+        return f"a {kind} with invalid name {name!r}: use lowercase letters, digits and '-' (e.g. 'freeze-d')"
+    seen: set[str] = set()
+    for option in cls.declared_options():
+        if not isinstance(option, Option):
+            return f"{kind} '{name}' with option {option!r}, which is not a ganbench.Option"
+        if not option.name.isidentifier() or option.name in seen:
+            return f"{kind} '{name}' with a duplicate or invalid option name {option.name!r}"
+        seen.add(option.name)
+        if option.default is None:
+            continue  # None means "not set"
+        try:
+            option.validate(option.default)
+        except ValueError as exc:
+            return (
+                f"{kind} '{name}' declaring option '{option.name}' with an invalid default {option.default!r} ({exc})"
+            )
+    return None
 
 
 def valid_name(name: str) -> bool:

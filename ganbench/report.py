@@ -7,7 +7,13 @@ from typing import Any
 
 from ganbench.registry import Registry, format_value
 
-PLURAL = {"architecture": "architectures", "strategy": "strategies", "dataset": "datasets", "metric": "metrics"}
+PLURAL = {
+    "architecture": "architectures",
+    "strategy": "strategies",
+    "dataset": "datasets",
+    "metric": "metrics",
+    "augmentation": "augmentations",
+}
 
 
 def plugins_json(registry: Registry) -> list[dict[str, Any]]:
@@ -29,7 +35,7 @@ def plugins_json(registry: Registry) -> list[dict[str, Any]]:
 
 def plugins_text(registry: Registry) -> str:
     lines = []
-    for kind in ("architecture", "strategy", "dataset", "metric"):
+    for kind in PLURAL:
         entries = registry.entries(kind)
         if not entries:
             continue

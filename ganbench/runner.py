@@ -154,6 +154,8 @@ class CellOutput:
 def run_cell(cell: Cell, cache_dir=None, device: str = "auto", progress: bool = True) -> CellOutput:
     """Run one cell; never raises for a failing cell (its record says ``failed`` or ``diverged``)."""
     base = _cell_fields(cell)
+    if cell.broken:
+        return CellOutput({**base, "status": "failed", "error": cell.broken, "finished_at": now()})
     try:
         return _run_cell(cell, cache_dir, device, progress, base)
     except (KeyboardInterrupt, SystemExit):
@@ -161,10 +163,24 @@ def run_cell(cell: Cell, cache_dir=None, device: str = "auto", progress: bool = 
     except Diverged as exc:
         return CellOutput({**base, "status": "diverged", "error": str(exc), "finished_at": now()})
     except Exception as exc:
-        message = str(exc) if isinstance(exc, GanbenchError) else f"{type(exc).__name__}: {exc}"
         return CellOutput(
-            {**base, "status": "failed", "error": message, "traceback": traceback.format_exc(), "finished_at": now()}
+            {
+                **base,
+                "status": "failed",
+                "error": _describe_failure(exc, cell),
+                "traceback": traceback.format_exc(),
+                "finished_at": now(),
+            }  # fmt: skip
         )
+
+
+def _describe_failure(exc: Exception, cell: Cell) -> str:
+    """One line naming the plugin whose code raised (kind, name, origin), when it was a plugin's."""
+    message = str(exc) if isinstance(exc, GanbenchError) else f"{type(exc).__name__}: {exc}"
+    entry = load_registry(cell.plugins_dirs).blame(exc.__traceback__)
+    if entry is None or isinstance(exc, GanbenchError) and entry.name in message:
+        return message
+    return f"{entry.kind} '{entry.name}' ({entry.origin}) raised {message}"
 
 
 def _cell_fields(cell: Cell) -> dict[str, Any]:
@@ -173,7 +189,7 @@ def _cell_fields(cell: Cell) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION, "cell_id": cell.id,
         "arch": cell.labels.get("arch", cell.arch), "strategy": cell.labels.get("strategy", cell.strategy),
         "source": cell.labels.get("source", cell.source), "target": cell.labels.get("target", cell.target),
-        "augment": cell.augment, "shots": cell.shots, "seed": cell.seed,
+        "augment": cell.labels.get("augment", cell.augment), "shots": cell.shots, "seed": cell.seed,
         "resolution": cell.resolution, "channels": cell.channels,
         "pretrain_steps": b.pretrain_steps, "finetune_steps": b.finetune_steps, "batch_size": b.batch_size,
         "lr": b.lr, "eval_samples": b.eval_samples, "eval_every": b.eval_every,
@@ -185,6 +201,7 @@ def _run_cell(cell: Cell, cache_dir, device_spec: str, progress: bool, base: dic
     device = resolve_device(device_spec)
     registry = load_registry(cell.plugins_dirs)
     strategy: Strategy = registry.create(registry.resolve("strategy", cell.strategy))
+    augment = registry.create(registry.resolve("augmentation", cell.augment))
     metrics = [registry.create(registry.resolve("metric", m)) for m in cell.metrics]
     target = prepare_dataset(
         registry.resolve("dataset", cell.target), registry, cell.resolution, cell.channels, cache_dir
@@ -207,7 +224,9 @@ def _run_cell(cell: Cell, cache_dir, device_spec: str, progress: bool, base: dic
         config = TrainConfig(cell.budget.finetune_steps, cell.budget.batch_size, cell.budget.lr, cell.seed,
                              cell.budget.eval_every)  # fmt: skip
         desc = f"{cell.labels.get('strategy', cell.strategy)} seed {cell.seed}"
-        result = train_gan(nets, strategy, shots.to(device), config, evaluate=evaluate, desc=desc, progress=progress)
+        result = train_gan(
+            nets, strategy, shots.to(device), config, evaluate=evaluate, augment=augment, desc=desc, progress=progress
+        )
     final = result.evaluations[-1]
     step_ms = sorted(result.step_ms)[len(result.step_ms) // 2]
     record = {
@@ -302,7 +321,12 @@ class Plan:
     registry: Registry
 
     def uses_source(self, cell: Cell) -> bool:
-        return self.registry.get("strategy", cell.strategy.split(":")[0]).cls.uses_source
+        return not cell.broken and self.registry.get("strategy", cell.strategy.split(":")[0]).cls.uses_source
+
+    @property
+    def runnable(self) -> list[Cell]:
+        """Cells whose plugins all loaded (the others are recorded as failed without running)."""
+        return [c for c in self.cells if not c.broken]
 
 
 def plan_matrix(grid: Grid, out: str | Path = "results/runs", *, cache_dir=None, device: str = "auto",
@@ -319,7 +343,7 @@ def check_plan(plan: Plan, cache_dir=None) -> tuple[dict[str, PreparedData], dic
     """Load every dataset (cached) and prepare every metric, so bad input fails before any training.
     Returns the prepared datasets by spec and the metrics' provenance (weights hashes)."""
     datasets: dict[str, PreparedData] = {}
-    for cell in plan.cells:
+    for cell in plan.runnable:
         for spec in (cell.source, cell.target):
             if spec not in datasets:
                 ref = plan.registry.resolve("dataset", spec)
@@ -332,7 +356,7 @@ def check_plan(plan: Plan, cache_dir=None) -> tuple[dict[str, PreparedData], dic
         if cell.budget.pretrain_steps < 1 and plan.uses_source(cell):
             raise GanbenchError("pretrain_steps must be at least 1 for strategies that use a source model")
     provenance: dict[str, Any] = {}
-    for spec in sorted({m for c in plan.cells for m in c.metrics}):
+    for spec in sorted({m for c in plan.runnable for m in c.metrics}):
         metric = plan.registry.create(plan.registry.resolve("metric", spec))
         provenance.update(metric.prepare(plan.device, cache_root(cache_dir)))
     return datasets, provenance
@@ -393,7 +417,7 @@ def _reference_phase(
     plan: Plan, cells: list[Cell], datasets: dict[str, PreparedData], cache_dir, progress: bool
 ) -> None:
     """Reference statistics of every target, once, before any cell (cached by content)."""
-    pairs = {(c.target, m) for c in cells for m in c.metrics}
+    pairs = {(c.target, m) for c in cells if not c.broken for m in c.metrics}
     for target, metric_spec in sorted(pairs):
         data = datasets[target]
         metric = plan.registry.create(plan.registry.resolve("metric", metric_spec))

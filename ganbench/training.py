@@ -73,17 +73,19 @@ def train_gan(
     config: TrainConfig,
     *,
     evaluate: Callable[[Nets, int], dict[str, Any]] | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     desc: str = "train",
     progress: bool = True,
 ) -> TrainResult:
     """Train ``nets`` on uint8 ``data`` (already on the training device) for ``config.steps`` steps.
 
     ``evaluate(nets, step)`` runs on the schedule and after the final step; its time is measured apart
-    from training time. A non-finite loss raises :class:`Diverged` at the next measurement boundary (the
+    from training time. ``augment`` (differentiable) is applied to every image D sees, real and fake. A non-finite loss raises :class:`Diverged` at the next measurement boundary (the
     check stays on the device so CUDA never synchronizes per step).
     """
     device = data.device
     G, D = nets.G, nets.D
+    aug = augment or (lambda x: x)
     opt_g = make_optimizer(strategy, G, config.lr)
     opt_d = make_optimizer(strategy, D, config.lr)
     data_gen = torch.Generator().manual_seed(config.seed)
@@ -102,14 +104,14 @@ def train_gan(
             fake = G(z)
             info = StepInfo(step, real, z, fake)
 
-            d_loss = F.softplus(D(fake.detach())).mean() + F.softplus(-D(real)).mean()
+            d_loss = F.softplus(D(aug(fake.detach()))).mean() + F.softplus(-D(aug(real))).mean()
             d_loss = _plus(d_loss, strategy.discriminator_loss(nets, info))
             if opt_d is not None:
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
 
-            g_loss = _plus(F.softplus(-D(fake)).mean(), strategy.generator_loss(nets, info))
+            g_loss = _plus(F.softplus(-D(aug(fake))).mean(), strategy.generator_loss(nets, info))
             if opt_g is not None:
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()

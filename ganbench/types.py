@@ -214,11 +214,26 @@ class EvalContext:
     progress: bool = False  # whether long work (reference features) may draw a progress bar
 
 
+# --------------------------------------------------------------------------------------------------
+# Augmentations
+# --------------------------------------------------------------------------------------------------
+
+
+class Augmentation(Plugin):
+    """A differentiable augmentation applied to every image the discriminator sees, real and generated
+    alike (so G is trained through it). A grid axis: every strategy runs with every augmentation."""
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1], (N, C, H, W) -> augmented images of the same shape; draws from torch's RNG."""
+        raise NotImplementedError
+
+
 BASE_CLASS: dict[str, type] = {
     "architecture": Architecture,
     "strategy": Strategy,
     "dataset": Dataset,
     "metric": Metric,
+    "augmentation": Augmentation,
 }
 
 
@@ -257,13 +272,15 @@ class Cell:
     # how to rebuild the registry on another worker; does not change results, so not part of the id
     plugins_dirs: tuple[str, ...] = field(default=(), compare=False)
     labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # set when a plugin the cell needs failed to load: the cell is recorded as failed, the grid goes on
+    broken: str | None = field(default=None, compare=False)
 
     def identity(self) -> dict[str, Any]:
         from dataclasses import asdict
 
         data = asdict(self)
-        data.pop("plugins_dirs")
-        data.pop("labels")
+        for local in ("plugins_dirs", "labels", "broken"):
+            data.pop(local)
         return data
 
     @property

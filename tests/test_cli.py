@@ -83,7 +83,8 @@ def test_a_failed_cell_makes_the_exit_code_nonzero(tmp_path):
         "run", "matrix", *TINY, "--strategy", "explodes", "--no-baseline", "--out", str(tmp_path), "--quiet"
     )
     assert result.exit_code == 1
-    assert "failed: RuntimeError: boom in adapt" in result.output
+    assert "failed: strategy 'explodes' (file " in result.output
+    assert "tiny_fixture.py) raised RuntimeError: boom in adapt" in result.output
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ import pytest
 
 from ganbench.errors import GanbenchError
 from ganbench.plugins import load_registry
+from ganbench.registry import BrokenPluginError
 
 BUILTINS = {
     "architecture": {"dcgan"},
@@ -89,26 +90,45 @@ def test_misspelt_hook_fails_loudly(tmp_path):
         load_registry([tmp_path])
 
 
-def test_wrong_type_is_refused_with_origin(tmp_path):
-    body = """
-        import ganbench
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("class Nope:\n    name = 'nope'\n", "not a subclass of ganbench.Strategy"),
+        ("class Nope(ganbench.Strategy):\n    name = 'nope'\n    options = (ganbench.Option('k', int, -1, check=at_least(0)),)\n",
+         "declaring option 'k' with an invalid default -1 (must be >= 0)"),
+        ("class Nope(ganbench.Strategy):\n    name = 'nope'\n    options = ('k',)\n", "which is not a ganbench.Option"),
+    ],
+)  # fmt: skip
+def test_a_plugin_that_registers_badly_is_unusable_but_the_rest_load(tmp_path, body, fragment):
+    code = "import ganbench\nfrom ganbench.registry import at_least\n\n" + body
+    code += "\n@ganbench.hookimpl\ndef register_strategies(register):\n    register(Nope)\n"
+    _write(tmp_path, "badplugin.py", code)
+    registry = load_registry([tmp_path])
+    assert "finetune" in registry.names("strategy") and "nope" not in registry.names("strategy")
+    [(origin, message)] = registry.load_errors
+    assert origin.file.endswith("badplugin.py") and fragment in message
+    with pytest.raises(BrokenPluginError, match=r"strategy 'nope' is unusable: file .*badplugin\.py registered"):
+        registry.get("strategy", "nope")
 
-        class NotAStrategy:
-            name = "nope"
 
-        @ganbench.hookimpl
-        def register_strategies(register):
-            register(NotAStrategy)
-    """
-    _write(tmp_path, "wrongtype.py", body)
-    with pytest.raises(GanbenchError, match=r"wrongtype\.py registered .* not a subclass of ganbench.Strategy"):
-        load_registry([tmp_path])
-
-
-def test_invalid_name_is_refused(tmp_path):
+def test_invalid_name_is_a_load_error(tmp_path):
     _write(tmp_path, "badname.py", STRATEGY.format(cls="Bad", name="Bad Name"))
-    with pytest.raises(GanbenchError, match="invalid name 'Bad Name'"):
-        load_registry([tmp_path])
+    registry = load_registry([tmp_path])
+    [(origin, message)] = registry.load_errors
+    assert "invalid name 'Bad Name'" in message
+
+
+def test_blame_names_the_plugin_whose_method_raised(fixture_registry):
+    from ganbench.testing import tiny_nets
+
+    explodes = fixture_registry.create(fixture_registry.resolve("strategy", "explodes"))
+    with pytest.raises(RuntimeError) as err:
+        explodes.adapt(tiny_nets(), None)
+    entry = fixture_registry.blame(err.value.__traceback__)
+    # the fixture module registers a dataset and two strategies: the method's owner decides
+    assert (entry.kind, entry.name) == ("strategy", "explodes")
+    assert entry.origin.file.endswith("tiny_fixture.py")
+    assert fixture_registry.blame(None) is None
 
 
 def test_missing_plugins_dir_is_an_error(tmp_path):

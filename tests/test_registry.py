@@ -69,7 +69,7 @@ def test_bad_values_say_why(registry, spec, reason):
 
 
 def test_wildcard_listing(registry):
-    assert registry.names("strategy", "f*") == ["finetune", "freeze-d"]
+    assert registry.names("strategy", "freeze-*") == ["freeze-d", "freeze-g"]
     assert registry.names("dataset") == ["digits", "mnist5k"]
 
 

@@ -118,3 +118,37 @@ def test_failing_and_diverging_cells_are_recorded_and_the_grid_goes_on(tmp_path)
     # a failed cell is retried by the next run; a diverged one is a result and is kept
     again = tiny_run(tmp_path, strategy="explodes,diverges,finetune")
     assert again.skipped == 3
+
+
+def test_a_broken_plugin_fails_only_its_cells(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "ghost.py").write_text("import ganbench\nraise ImportError('ghost needs a missing package')\n")
+    (plugins / "wrong.py").write_text(
+        "import ganbench\n\nclass Wrong:\n    name = 'wrong'\n\n"
+        "@ganbench.hookimpl\ndef register_strategies(register):\n    register(Wrong)\n"
+    )
+    grid = make_grid(None, **{**TINY, "strategy": "finetune,ghost,wrong"})
+    summary = run_matrix(grid, tmp_path / "runs", plugins_dirs=[FIXTURE_PLUGINS, plugins], progress=False)
+    status = {r["strategy"]: r for r in summary.records}
+    assert status["finetune"]["status"] == status["scratch"]["status"] == "ok"
+    assert status["ghost"]["status"] == "failed"
+    assert (
+        "unknown strategy 'ghost'" in status["ghost"]["error"] and "ghost.py failed to load" in status["ghost"]["error"]
+    )
+    assert "ghost needs a missing package" in status["ghost"]["error"]
+    assert status["wrong"]["status"] == "failed"
+    assert (
+        "wrong.py registered" in status["wrong"]["error"]
+        and "not a subclass of ganbench.Strategy" in status["wrong"]["error"]
+    )
+
+
+def test_augmentation_axis_runs_and_is_recorded(tmp_path):
+    summary = tiny_run(tmp_path, strategy="finetune", augment="none,diffaugment")
+    assert sorted((r["strategy"], r["augment"]) for r in summary.records) == [
+        ("finetune", "diffaugment"), ("finetune", "none"), ("scratch", "diffaugment"), ("scratch", "none")
+    ]  # fmt: skip
+    assert all(r["status"] == "ok" for r in summary.records)
+    by_aug = {(r["strategy"], r["augment"]): r["fid"] for r in summary.records}
+    assert by_aug[("finetune", "none")] != by_aug[("finetune", "diffaugment")]

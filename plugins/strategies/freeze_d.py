@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ganbench
 from ganbench import Option
+from ganbench.blocks import freeze_first
 from ganbench.registry import at_least
 
 
@@ -16,14 +17,7 @@ class FreezeD(ganbench.Strategy):
 
     def adapt(self, nets, source):
         nets = super().adapt(nets, source)
-        k = self.config["layers"]
-        if k > len(nets.D.blocks):
-            raise ganbench.GanbenchError(
-                f"freeze-d:layers={k} but the discriminator has only {len(nets.D.blocks)} blocks; "
-                f"use layers <= {len(nets.D.blocks)}"
-            )
-        for block in nets.D.blocks[:k]:
-            block.requires_grad_(False)
+        freeze_first(nets.D.blocks, self.config["layers"], "the discriminator", "freeze-d:layers")
         return nets
 
 

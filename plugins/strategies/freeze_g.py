@@ -1,0 +1,28 @@
+"""FreezeG: the generator-side counterpart of FreezeD, from the public StyleGAN2 transfer recipe of
+B. Lee (2020, "FreezeG"). Fine-tune from the source model with the first ``layers`` generator blocks
+(latent side: coarse structure) frozen, so only the later, appearance-level blocks adapt to the target.
+D is fine-tuned fully."""
+
+from __future__ import annotations
+
+import ganbench
+from ganbench import Option
+from ganbench.blocks import freeze_first
+from ganbench.registry import at_least
+
+
+class FreezeG(ganbench.Strategy):
+    """Fine-tune with G's first k blocks (latent side) frozen (FreezeG)."""
+
+    name = "freeze-g"
+    options = (Option("layers", int, 1, "number of G blocks, from the latent side, kept frozen", check=at_least(0)),)
+
+    def adapt(self, nets, source):
+        nets = super().adapt(nets, source)
+        freeze_first(nets.G.blocks, self.config["layers"], "the generator", "freeze-g:layers")
+        return nets
+
+
+@ganbench.hookimpl
+def register_strategies(register):
+    register(FreezeG)
