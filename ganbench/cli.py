@@ -42,6 +42,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ganbench run matrix            run the default grid (embedded data, no download)
     ganbench plugins               list architectures, strategies, datasets, metrics
     ganbench fid DIR_A DIR_B       FID/KID between two image folders
+    ganbench new strategy NAME     write a one-file strategy plugin and its test
     """
     ctx.obj = {"debug": debug}
 
@@ -134,6 +135,26 @@ def plugins(as_json: bool, plugins_dirs) -> None:
         click.echo(report.plugins_text(registry))
     for origin, message in registry.load_errors:
         click.echo(f"Warning: {origin} failed to load: {message}", err=True)
+
+
+@cli.group()
+def new() -> None:
+    """Write a new plugin from a template."""
+
+
+@new.command("strategy")
+@click.argument("name")
+@click.option(
+    "--dir", "folder", default=".", show_default=True, type=click.Path(file_okay=False), help="Where to write it."
+)
+def new_strategy_cmd(name: str, folder: str) -> None:
+    """Write a commented one-file strategy plugin NAME and a test for it."""
+    from ganbench.scaffold import new_strategy
+
+    for path in new_strategy(name, folder):
+        click.echo(f"wrote {path}")
+    click.echo(f"run it:   ganbench run matrix --plugins-dir {folder} --strategy {name}")
+    click.echo(f"test it:  python -m pytest {folder}")
 
 
 @cli.command()
