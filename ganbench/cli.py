@@ -67,6 +67,7 @@ def _list_opt(name: str, help_text: str):
 @_list_opt("--shots", "Target images per cell (seeded subsets), e.g. 10,100.")
 @_list_opt("--seeds", "Seeds, e.g. 0,1,2.")
 @_list_opt("--metrics", "Metrics (default fid,kid).")
+@_list_opt("--augment", "Augmentations of D's inputs, a grid axis, e.g. none,diffaugment.")
 @click.option("--pretrain-steps", type=int, help="Source pretraining steps (cached per source).")
 @click.option("--finetune-steps", type=int, help="Fine-tuning steps on the target.")
 @click.option("--batch-size", type=int)
