@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import statistics
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -114,7 +115,7 @@ def ensure_pretrained(
     state = {"generator": _cpu_state(nets.G), "discriminator": _cpu_state(nets.D)}
     data = atomic_torch_save(ckpt_path, state)
     meta = {"key": job.key, "job": asdict(job), "sha256": _sha256(data), "seconds": result.train_seconds,
-            "step_ms": result.step_ms and sorted(result.step_ms)[len(result.step_ms) // 2],
+            "step_ms": statistics.median(result.step_ms) if result.step_ms else None,
             "device": device_name(dev), "created_at": now(), **versions()}  # fmt: skip
     atomic_write_json(meta_path, meta)
     checkpoint = SourceCheckpoint(state["generator"], state["discriminator"], job.key, meta["sha256"], meta)
@@ -228,12 +229,11 @@ def _run_cell(cell: Cell, cache_dir, device_spec: str, progress: bool, base: dic
             nets, strategy, shots.to(device), config, evaluate=evaluate, augment=augment, desc=desc, progress=progress
         )
     final = result.evaluations[-1]
-    step_ms = sorted(result.step_ms)[len(result.step_ms) // 2]
     record = {
         **base, "status": "ok", "error": None,
         **{k: v for k, v in final.items() if k != "step"},
         **counts, **pretrain, **provenance,
-        "finetune_s": result.train_seconds, "step_ms": step_ms,
+        "finetune_s": result.train_seconds, "step_ms": statistics.median(result.step_ms),
         "images_per_s": cell.budget.batch_size * len(result.step_ms) / result.train_seconds,
         "eval_s": result.eval_seconds, "peak_mem_mb": memory.peak_mb, "peak_mem_kind": memory.kind,
         "device": device_name(device), "n_gen": cell.budget.eval_samples, "n_ref": len(target),
