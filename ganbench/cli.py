@@ -11,6 +11,9 @@ import click
 
 from ganbench import report
 from ganbench.errors import GanbenchError
+from ganbench.matrix import Grid
+
+DEFAULT = Grid()
 
 PLUGINS_DIR = click.option(
     "--plugins-dir", "plugins_dirs", multiple=True, type=click.Path(file_okay=False),
@@ -68,14 +71,22 @@ def _list_opt(name: str, help_text: str):
 @_list_opt("--seeds", "Seeds, e.g. 0,1,2.")
 @_list_opt("--metrics", "Metrics (default fid,kid).")
 @_list_opt("--augment", "Augmentations of D's inputs, a grid axis, e.g. none,diffaugment.")
-@click.option("--pretrain-steps", type=int, help="Source pretraining steps (cached per source).")
-@click.option("--finetune-steps", type=int, help="Fine-tuning steps on the target.")
-@click.option("--batch-size", type=int)
-@click.option("--lr", type=float, help="Base learning rate (Adam, betas 0.5/0.999).")
-@click.option("--eval-samples", type=int, help="Generated images per evaluation.")
-@click.option("--eval-every", type=int, help="Evaluate every N fine-tuning steps (and at the last).")
-@click.option("--resolution", type=int)
-@click.option("--channels", type=int)
+@click.option(
+    "--pretrain-steps",
+    type=int,
+    help=f"Source pretraining steps, cached per source (default {DEFAULT.pretrain_steps}).",
+)
+@click.option("--finetune-steps", type=int, help=f"Fine-tuning steps on the target (default {DEFAULT.finetune_steps}).")
+@click.option("--batch-size", type=int, help=f"Images per step (default {DEFAULT.batch_size}).")
+@click.option("--lr", type=float, help=f"Base learning rate, Adam with betas 0.5/0.999 (default {DEFAULT.lr}).")
+@click.option("--eval-samples", type=int, help=f"Generated images per evaluation (default {DEFAULT.eval_samples}).")
+@click.option(
+    "--eval-every",
+    type=int,
+    help=f"Evaluate every N fine-tuning steps and at the last (default {DEFAULT.eval_every}; 0: last only).",
+)
+@click.option("--resolution", type=int, help=f"Image size in pixels (default {DEFAULT.resolution}).")
+@click.option("--channels", type=int, help=f"1 (grey) or 3 (RGB) (default {DEFAULT.channels}).")
 @click.option("--name", help="Run name (the run directory is NAME-<grid hash>).")
 @click.option("--no-baseline", is_flag=True, help="Don't add the scratch baseline to the strategies.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
