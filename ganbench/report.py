@@ -95,12 +95,13 @@ def _pretrain(r: dict[str, Any]) -> str:
     return _num(r["pretrain_s"], 1) + (" (cached)" if r.get("pretrain_cache_hit") else "")
 
 
-# (header, value, right-aligned); the first four are folded into a title line when every row shares them
+# (header, value, right-aligned); the first five are folded into a title line when every row shares them
 RESULT_COLUMNS = [
     ("arch", lambda r: r["arch"], False),
     ("source -> target", lambda r: f"{r['source']} -> {r['target']}", False),
     ("shots", lambda r: str(r["shots"]), True),
     ("seed", lambda r: str(r["seed"]), True),
+    ("augment", lambda r: r.get("augment") or "none", False),
     ("strategy", lambda r: r["strategy"], False),
     ("FID", lambda r: _num(r.get("fid"), 2), True),
     ("KID", lambda r: _num(r.get("kid"), 4), True),
@@ -113,7 +114,7 @@ RESULT_COLUMNS = [
     ("peak MB", lambda r: _num(r.get("peak_mem_mb"), 0), True),
     ("status", lambda r: r["status"], False),
 ]
-SHAREABLE = 4
+SHAREABLE = 5
 
 
 def results_table(records: list[dict[str, Any]]) -> str:
@@ -127,10 +128,11 @@ def results_table(records: list[dict[str, Any]]) -> str:
     columns = [c for c in RESULT_COLUMNS if c[0] not in dict(shared)]
     rows = [[get(r) for _, get, _ in columns] for r in ordered]
     table = _table([h for h, _, _ in columns], rows, right={i for i, c in enumerate(columns) if c[2]})
-    if not shared:
+    shown = [(h, v) for h, v in shared if (h, v) != ("augment", "none")]  # no augmentation: nothing to say
+    if not shown:
         return table
     title = ", ".join(
-        value if header in ("arch", "source -> target") else f"{header} {value}" for header, value in shared
+        value if header in ("arch", "source -> target") else f"{header} {value}" for header, value in shown
     )
     return f"{title}\n\n{table}"
 
