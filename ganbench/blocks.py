@@ -26,7 +26,8 @@ class BlockOutputs:
 
     def _hook(self, index: int):
         def record(module, inputs, output):
-            self.outputs[index] = output
+            # blocks that return several tensors (features, skip image, ...) expose their first: the features
+            self.outputs[index] = output[0] if isinstance(output, (tuple, list)) else output
 
         return record
 

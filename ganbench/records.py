@@ -25,7 +25,7 @@ RESULT_COLUMNS = [
     "fid", "kid", "trainable_params", "total_params", "trainable_fraction",
     "trainable_g", "total_g", "trainable_d", "total_d",
     "pretrain_s", "pretrain_cache_hit", "finetune_s", "step_ms", "images_per_s", "eval_s",
-    "peak_mem_mb", "peak_mem_kind", "device",
+    "peak_mem_mb", "peak_mem_kind", "device", "arch_weights",
     "resolution", "channels", "pretrain_steps", "finetune_steps", "batch_size", "lr",
     "eval_samples", "eval_every", "n_gen", "n_ref", "kid_subset_size",
     "fid_mode", "inception_sha1", "ganbench_version", "torch_version", "cleanfid_version",

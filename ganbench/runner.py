@@ -72,17 +72,23 @@ class PretrainJob:
     lr: float
     seed: int
     plugins_dirs: tuple[str, ...] = field(default=(), compare=False)
+    # the architecture's own weights (a pretrained backbone), as canonical JSON; "" for plain nets
+    arch_weights: str = ""
 
     @classmethod
     def for_cell(cls, cell: Cell) -> PretrainJob:
         b = cell.budget
+        registry = load_registry(cell.plugins_dirs)
+        weights = registry.create(registry.resolve("architecture", cell.arch)).provenance()
         return cls(cell.arch, cell.source, cell.resolution, cell.channels, b.pretrain_steps, b.batch_size, b.lr,
-                   cell.seed, cell.plugins_dirs)  # fmt: skip
+                   cell.seed, cell.plugins_dirs, json.dumps(weights, sort_keys=True) if weights else "")  # fmt: skip
 
     @property
     def key(self) -> str:
         identity = asdict(self)
         identity.pop("plugins_dirs")
+        if not identity["arch_weights"]:  # keeps the keys of plain architectures as they were
+            identity.pop("arch_weights")
         return stable_hash({"pretrain": identity, "version": 1})[:20]
 
 
@@ -214,7 +220,8 @@ def _run_cell(cell: Cell, cache_dir, device_spec: str, progress: bool, base: dic
 
     with PeakMemory(device) as memory:
         torch.manual_seed(cell.seed)
-        G, D = registry.create(registry.resolve("architecture", cell.arch)).build(cell.resolution, cell.channels)
+        arch = registry.create(registry.resolve("architecture", cell.arch))
+        G, D = arch.build(cell.resolution, cell.channels)
         nets = strategy.adapt(Nets(G.to(device), D.to(device)), source)
         nets = Nets(nets.G.to(device), nets.D.to(device))  # adapters a strategy added may be on the CPU
         counts = _parameter_counts(nets)
@@ -232,7 +239,7 @@ def _run_cell(cell: Cell, cache_dir, device_spec: str, progress: bool, base: dic
     record = {
         **base, "status": "ok", "error": None,
         **{k: v for k, v in final.items() if k != "step"},
-        **counts, **pretrain, **provenance,
+        **counts, **pretrain, **provenance, "arch_weights": _flat(arch.provenance()),
         "finetune_s": result.train_seconds, "step_ms": statistics.median(result.step_ms),
         "images_per_s": cell.budget.batch_size * len(result.step_ms) / result.train_seconds,
         "eval_s": result.eval_seconds, "peak_mem_mb": memory.peak_mb, "peak_mem_kind": memory.kind,
@@ -252,6 +259,11 @@ def _evaluate(nets: Nets, step: int, *, metrics, target: PreparedData, cell: Cel
     for metric in metrics:
         values.update(metric.compute(ctx))
     return values
+
+
+def _flat(info: dict[str, Any]) -> str | None:
+    """``{"backbone": "x", "weights": "random"}`` -> ``"backbone=x;weights=random"`` (one CSV cell)."""
+    return ";".join(f"{k}={v}" for k, v in sorted(info.items())) or None
 
 
 def _parameter_counts(nets: Nets) -> dict[str, Any]:

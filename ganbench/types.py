@@ -47,12 +47,26 @@ class Architecture(Plugin):
     * ``D(x)`` maps such images to logits of shape ``(N,)``;
     * ``G.blocks`` / ``D.blocks`` are the ordered stages (latent side first for G, input side first for D),
       so strategies can address "the first k blocks" of any architecture; ``D.head`` is D's output layer.
+
+    Optional, for strategies that act on more than blocks:
+
+    * ``G.styles``: an ``nn.ModuleList`` of the layers that turn the latent into per-channel style vectors
+      (StyleGAN's affine layers). When present, ``scale-shift`` scales and shifts the styles and ``adapter``
+      puts its low-rank updates on these layers, rather than on G's feature maps and convolutions.
+    * Parameters frozen by the architecture itself (a pretrained feature network inside D) are built with
+      ``requires_grad=False`` and stay out of ``blocks``; they count as frozen in every record.
     """
 
     resolutions: ClassVar[tuple[int, ...]] = (32,)
 
     def build(self, resolution: int, channels: int) -> tuple[nn.Module, nn.Module]:
         raise NotImplementedError
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the weights an architecture brings with it come from (e.g. a pretrained backbone's source and
+        sha256, or that it is random), recorded in every cell and part of the pretraining cache key. Must be
+        cheap and must not depend on ``build``. Flat str/int/float/bool values; empty for plain nets."""
+        return {}
 
 
 # --------------------------------------------------------------------------------------------------
