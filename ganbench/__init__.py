@@ -1,11 +1,12 @@
 """ganbench: transfer learning in GANs, benchmarked on equal terms.
 
-The public API. Plugins use ``hookimpl`` and the base classes; scripts use ``run_matrix`` and
-``load_records``.
+The public API. Plugins use ``hookimpl`` and the base classes; scripts use ``run_matrix``,
+``load_records`` and ``build_leaderboard`` (run directories -> a seed-averaged, ranked table).
 """
 
 from ganbench.errors import Diverged, GanbenchError
 from ganbench.hookspecs import hookimpl
+from ganbench.leaderboard import build_leaderboard
 from ganbench.matrix import Grid, load_config, make_grid
 from ganbench.plugins import load_registry
 from ganbench.records import load_records
@@ -41,6 +42,7 @@ __all__ = [
     "SourceCheckpoint",
     "StepInfo",
     "Strategy",
+    "build_leaderboard",
     "hookimpl",
     "load_config",
     "load_records",

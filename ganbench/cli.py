@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
@@ -19,6 +20,21 @@ PLUGINS_DIR = click.option(
     "--plugins-dir", "plugins_dirs", multiple=True, type=click.Path(file_okay=False),
     help="Folder of one-file plugins (*.py); repeatable. Also $GANBENCH_PLUGINS_DIR.",
 )  # fmt: skip
+DATA_ROOT = click.option(
+    "--data-root", "data_roots", multiple=True, type=click.Path(exists=True, file_okay=False),
+    help="Folder to look for dataset files in (after $GANBENCH_DATA, before /usr/share/datasets); repeatable.",
+)  # fmt: skip
+CACHE = click.option(
+    "--cache", "cache_dir", type=click.Path(file_okay=False),
+    help="Cache root (default $GANBENCH_CACHE or ~/.cache/ganbench).",
+)  # fmt: skip
+
+
+def _use_data_roots(data_roots) -> None:
+    """--data-root folders, for this command and the workers it starts (via $GANBENCH_DATA_ROOTS)."""
+    from ganbench.dataroots import extra_roots
+
+    click.get_current_context().with_resource(extra_roots(data_roots))
 
 
 class ErrorHandlingGroup(click.Group):
@@ -44,7 +60,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     \b
     ganbench run matrix            run the default grid (embedded data, no download)
     ganbench plugins               list architectures, strategies, datasets, metrics
+    ganbench datasets              where each dataset's data is; `datasets prepare` caches ahead
     ganbench fid DIR_A DIR_B       FID/KID between two image folders
+    ganbench leaderboard RUN_DIR   seed-averaged, ranked CSV / Markdown / HTML report of runs
     ganbench new strategy NAME     write a one-file strategy plugin and its test
     """
     ctx.obj = {"debug": debug}
@@ -104,9 +122,12 @@ def _list_opt(name: str, help_text: str):
     help="Cache root (default $GANBENCH_CACHE or ~/.cache/ganbench).",
 )
 @PLUGINS_DIR
+@DATA_ROOT
 @click.option("--dry-run", is_flag=True, help="Print the cells and exit without running anything.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run_matrix_cmd(config, out, device, cache_dir, plugins_dirs, dry_run, quiet, no_baseline, **options) -> None:
+def run_matrix_cmd(
+    config, out, device, cache_dir, plugins_dirs, data_roots, dry_run, quiet, no_baseline, **options
+) -> None:
     """Run a grid: architectures x strategies x (source -> target) x shots x seeds.
 
     With no options, runs the embedded default: dcgan x {scratch, finetune, freeze-d, adapter} on
@@ -115,6 +136,7 @@ def run_matrix_cmd(config, out, device, cache_dir, plugins_dirs, dry_run, quiet,
     from ganbench.matrix import load_config, make_grid
     from ganbench.runner import plan_matrix, run_matrix
 
+    _use_data_roots(data_roots)
     grid = make_grid(load_config(config) if config else None, baseline=False if no_baseline else None, **options)
     if dry_run:
         plan = plan_matrix(grid, out, cache_dir=cache_dir, device=device, plugins_dirs=plugins_dirs)
@@ -185,6 +207,106 @@ def fid(path_a: str, path_b: str, as_json: bool, device: str, batch_size: int) -
         click.echo(json.dumps(result, indent=2))
     else:
         click.echo(f"FID {result['fid']:.4f}   KID {result['kid']:.6f}   ({result['n_a']} vs {result['n_b']} images)")
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
+@click.option(
+    "-o", "--output", type=click.Path(), help="File to write (a folder for --format html); default: print the table."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "md", "html"]),
+    help="csv (default; md when -o ends in .md), md (readable tables), html (a report folder: -o DIR).",
+)  # fmt: skip
+@click.option(
+    "--allow-mixed", is_flag=True, help="Rank runs evaluated differently: differing settings split rows and ranks."
+)
+def leaderboard(run_dirs, output, fmt, allow_mixed) -> None:
+    """Seed-averaged, ranked leaderboard of runs: CSV, Markdown or an HTML report.
+
+    One row per (arch, strategy, augment, source -> target, shots): mean, std and n over seeds of FID, KID
+    and the costs, the rank by mean FID, and the gain over the scratch cells of the same seeds.
+
+    Refuses (exit 2, nothing written) when rows that would sit side by side were evaluated or budgeted
+    differently, unless --allow-mixed. Columns: docs/results-schema.md, "Leaderboard CSV".
+    """
+    from ganbench.leaderboard import leaderboard_frame, load_cells, summary_table, to_csv, to_markdown
+
+    fmt = fmt or ("md" if output and output.endswith(".md") else "csv")
+    if fmt == "html" and not output:
+        raise GanbenchError("--format html writes a folder: give it with -o DIR")
+    if fmt != "html" and output and os.path.isdir(output):
+        raise GanbenchError(f"-o {output} is a folder; give a file name (a folder is for --format html)")
+    cells = load_cells(run_dirs)
+    frame = leaderboard_frame(cells, allow_mixed=allow_mixed)
+    for note in frame.attrs["notes"]:
+        click.echo(note, err=True)
+    command = " ".join(["ganbench leaderboard", *run_dirs, *(["--format", fmt] if fmt != "csv" else []),
+                        *(["--allow-mixed"] if allow_mixed else [])])  # fmt: skip
+    if not output:
+        click.echo(to_markdown(frame, command) if fmt == "md" else to_csv(frame), nl=False)
+        return
+    if fmt == "html":
+        from ganbench.html_report import write_html_report
+
+        written = write_html_report(frame, cells, output, command=f"{command} -o {output}")
+    else:
+        from ganbench.cache import atomic_write_text
+
+        atomic_write_text(output, to_markdown(frame, f"{command} -o {output}") if fmt == "md" else to_csv(frame))
+        written = output
+    click.echo(summary_table(frame))
+    click.echo(f"\n{len(frame)} rows from {len(cells.records)} cells of {len(cells.runs)} run(s) -> {written}")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@DATA_ROOT
+@CACHE
+@PLUGINS_DIR
+@click.pass_context
+def datasets(ctx: click.Context, as_json: bool, data_roots, cache_dir, plugins_dirs) -> None:
+    """List every dataset: image count, labels, and where its data is (or how to get it).
+
+    \b
+    ganbench datasets prepare NAME[:opts]...   fetch, decode and cache datasets ahead of a run
+    """
+    _use_data_roots(data_roots)  # also given before a subcommand: `ganbench datasets --data-root D prepare X`
+    ctx.ensure_object(dict).update(datasets_cache=cache_dir, datasets_plugins=plugins_dirs)
+    if ctx.invoked_subcommand is not None:
+        return
+    from ganbench.datasets import dataset_rows, rows_text
+    from ganbench.plugins import load_registry
+
+    registry = load_registry(plugins_dirs)
+    rows = dataset_rows(registry, cache_dir)
+    click.echo(json.dumps(rows, indent=2) if as_json else rows_text(rows))
+    for origin, message in registry.load_errors:
+        click.echo(f"Warning: {origin} failed to load: {message}", err=True)
+
+
+@datasets.command("prepare")
+@click.argument("specs", nargs=-1, required=True, metavar="NAME[:key=value,...]...")
+@click.option(
+    "--resolution", type=click.IntRange(1), default=DEFAULT.resolution, show_default=True, help="Image size in pixels."
+)
+@click.option("--channels", type=int, default=DEFAULT.channels, show_default=True, help="1 (grey) or 3 (RGB).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@DATA_ROOT
+@CACHE
+@PLUGINS_DIR
+@click.pass_obj
+def datasets_prepare_cmd(obj, specs, resolution, channels, as_json, data_roots, cache_dir, plugins_dirs) -> None:
+    """Load datasets (downloading them if needed and possible) and cache them at the run's resolution and
+    channels, so that runs with the same settings start from the cache. Prints where they went."""
+    from ganbench.datasets import prepare, prepared_text
+    from ganbench.plugins import load_registry
+
+    _use_data_roots(data_roots)
+    cache_dir = cache_dir or obj.get("datasets_cache")
+    registry = load_registry((*obj.get("datasets_plugins", ()), *plugins_dirs))
+    done = prepare(specs, registry, resolution, channels, cache_dir)
+    click.echo(json.dumps(done, indent=2) if as_json else "\n".join(prepared_text(d) for d in done))
 
 
 def main() -> None:

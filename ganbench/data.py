@@ -4,15 +4,18 @@ caching the result as one uint8 tensor, and seeded n-shot subsampling."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ganbench.cache import atomic_write_bytes, cache_root, stable_hash, tensor_hash
+from ganbench.cache import atomic_write_bytes, atomic_write_text, cache_root, stable_hash, tensor_hash
+from ganbench.dataroots import DataNotFound, using_cache
 from ganbench.errors import GanbenchError
 from ganbench.registry import PluginRef, Registry, format_int_set
-from ganbench.types import ImageSet
+from ganbench.types import Dataset, ImageSet
 
 PREPROCESS_VERSION = 1  # bump when resize / conversion below changes
 
@@ -22,6 +25,7 @@ class PreparedData:
     images: torch.Tensor  # uint8 (N, C, R, R)
     labels: torch.Tensor | None
     content_key: str  # sha256 of the images: what reference statistics are cached by
+    provenance: dict[str, Any] = field(default_factory=dict)  # the dataset's provenance() after load()
 
     def __len__(self) -> int:
         return len(self.images)
@@ -29,25 +33,67 @@ class PreparedData:
 
 def prepare_dataset(ref: PluginRef, registry: Registry, resolution: int, channels: int, cache_dir=None) -> PreparedData:
     """The dataset's selected classes at ``resolution`` px and ``channels`` channels, cached on disk."""
-    cls = registry.get("dataset", ref.name).cls
-    key = stable_hash(
-        {"dataset": ref.canonical, "version": cls.version, "res": resolution, "ch": channels, "pre": PREPROCESS_VERSION}
-    )
-    path = cache_root(cache_dir) / "data" / f"{ref.name}-{key[:16]}.pt"
-    if path.is_file():
-        try:
-            blob = torch.load(path, weights_only=True)
-            return PreparedData(blob["images"], blob.get("labels"), blob["content_key"])
-        except Exception:  # a damaged cache entry is rebuilt, never trusted
-            path.unlink(missing_ok=True)
-    raw = registry.create(ref).load()
+    dataset = registry.create(ref)
+    with using_cache(cache_dir):
+        path, fingerprint = _cache_key(ref, dataset, resolution, channels, cache_dir)
+        if path.is_file():
+            try:
+                blob = torch.load(path, weights_only=True)
+                _remember(path, ref, fingerprint)
+                return PreparedData(blob["images"], blob.get("labels"), blob["content_key"], blob.get("provenance", {}))
+            except Exception:  # a damaged cache entry is rebuilt, never trusted
+                path.unlink(missing_ok=True)
+        raw = dataset.load()
+        provenance = dict(dataset.provenance())
     selected = select_classes(raw, ref)
     images = convert_channels(resize_images(selected.images, resolution), channels)
-    data = PreparedData(images, selected.labels, tensor_hash(images))
+    data = PreparedData(images, selected.labels, tensor_hash(images), provenance)
     buffer = io.BytesIO()
-    torch.save({"images": data.images, "labels": data.labels, "content_key": data.content_key}, buffer)
+    torch.save(
+        {"images": data.images, "labels": data.labels, "content_key": data.content_key, "provenance": provenance},
+        buffer,
+    )
     atomic_write_bytes(path, buffer.getvalue())
+    _remember(path, ref, fingerprint)
     return data
+
+
+def _remember(path: Path, ref: PluginRef, fingerprint: tuple[str, str] | None) -> None:
+    """Note which content fingerprint of ``ref`` this cache holds, for machines that lack the data."""
+    if fingerprint:
+        latest = path.with_name(f"{ref.name}-{fingerprint[0]}.fingerprint")
+        if not latest.is_file() or latest.read_text() != fingerprint[1]:
+            atomic_write_text(latest, fingerprint[1])
+
+
+def prepared_path(ref: PluginRef, registry: Registry, resolution: int, channels: int, cache_dir=None) -> Path:
+    """Where :func:`prepare_dataset` caches (or has cached) ``ref`` at this resolution and channel count."""
+    with using_cache(cache_dir):
+        return _cache_key(ref, registry.create(ref), resolution, channels, cache_dir)[0]
+
+
+def _cache_key(
+    ref: PluginRef, dataset: Dataset, resolution: int, channels: int, cache_dir
+) -> tuple[Path, tuple[str, str] | None]:
+    """The cache file of ``ref`` at this size, keyed by the canonical spec, the dataset's ``version`` and, for
+    datasets that have one, its content ``fingerprint()``; and (spec key, fingerprint) to remember. When the
+    data is not on this machine (a worker without the user's folder), the fingerprint last prepared into this
+    cache for the same spec is used."""
+    spec = {"dataset": ref.canonical, "version": type(dataset).version, "res": resolution, "ch": channels,
+            "pre": PREPROCESS_VERSION}  # fmt: skip
+    folder = cache_root(cache_dir) / "data"
+    spec_key = stable_hash(spec)[:16]
+    try:
+        fingerprint = dataset.fingerprint()
+    except DataNotFound:
+        latest = folder / f"{ref.name}-{spec_key}.fingerprint"
+        if not latest.is_file():
+            raise
+        fingerprint = latest.read_text()
+    if not fingerprint:  # datasets without one keep the keys they always had
+        return folder / f"{ref.name}-{stable_hash(spec)[:16]}.pt", None
+    spec["fingerprint"] = fingerprint
+    return folder / f"{ref.name}-{stable_hash(spec)[:16]}.pt", (spec_key, fingerprint)
 
 
 def select_classes(data: ImageSet, ref: PluginRef) -> ImageSet:

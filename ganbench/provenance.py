@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -32,12 +33,14 @@ def versions() -> dict[str, str | None]:
 
 @functools.lru_cache(maxsize=1)
 def git_revision() -> str | None:
-    """The commit of the ganbench source in use (suffix '+dirty' when it has uncommitted changes)."""
+    """The commit of the ganbench source in use (suffix '+dirty' when it has uncommitted changes). Outside a
+    git checkout (an exported source tree), ``$GANBENCH_GIT_REVISION`` when set, else None."""
     here = Path(__file__).resolve().parent
+    exported = os.environ.get("GANBENCH_GIT_REVISION") or None
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
         if rev.returncode != 0:
-            return None
+            return exported
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=here,
@@ -47,7 +50,7 @@ def git_revision() -> str | None:
         )
         return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
-        return None
+        return exported
 
 
 def now() -> str:

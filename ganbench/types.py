@@ -188,6 +188,24 @@ class Dataset(Plugin):
         """Number of images before class selection, when known without loading."""
         return None
 
+    def fingerprint(self) -> str:
+        """A cheap summary of the data on disk (e.g. a hash of every file's path, size and mtime), for datasets
+        whose content can change under the same spec, such as a folder of the user's images. It is part of the
+        key the prepared tensor is cached under, so a change means decoding again. ``""`` (the default) for
+        datasets whose content is fixed by their name, options and ``version``."""
+        return ""
+
+    def locate(self) -> str | None:
+        """Where ``load()`` will read from (a folder or file), found without loading or downloading anything.
+        Raises :class:`ganbench.dataroots.DataNotFound`, saying what to put where or what to install, when the
+        data is not on this machine. None (the default): nothing to find (data shipped inside a package)."""
+        return None
+
+    def provenance(self) -> dict[str, Any]:
+        """Called after ``load()``: where the data came from and what ``load()`` decided (e.g. files skipped),
+        stored with the prepared tensor. Flat str/int/float/bool values; empty by default."""
+        return {}
+
 
 # --------------------------------------------------------------------------------------------------
 # Metrics
