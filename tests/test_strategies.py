@@ -9,6 +9,9 @@ from ganbench.types import StepInfo
 
 REGISTRY = load_registry()
 SOURCE_STRATEGIES = [e.name for e in REGISTRY.entries("strategy") if e.cls.uses_source]
+ARCHITECTURES = REGISTRY.names("architecture")
+# tiny versions of every architecture (each option applies where the architecture declares it)
+TINY = {"width": 4, "d_width": 4, "z_dim": 8, "w_dim": 8, "generator_width": 4, "head_width": 4}
 
 
 def _strategy(spec):
@@ -21,18 +24,48 @@ def _sample(G, seed=3):
         return G(torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(seed)))
 
 
+def tiny_arch(name):
+    entry = REGISTRY.get("architecture", name)
+    declared = {o.name for o in entry.options}
+    return entry.cls(**{k: v for k, v in TINY.items() if k in declared})
+
+
 @pytest.fixture(scope="module")
 def source():
     return fake_source()
 
 
+@pytest.fixture(scope="module")
+def sources():
+    """A fake source checkpoint per tiny architecture, made on first use."""
+    made = {}
+
+    def get(arch_name):
+        if arch_name not in made:
+            made[arch_name] = fake_source(tiny_arch(arch_name))
+        return made[arch_name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", SOURCE_STRATEGIES)
-def test_adapted_nets_start_at_the_source_model(name, source):
-    """Adapters and scale/shift start at zero, so every transfer strategy begins where the source ends."""
-    reference = tiny_nets(seed=0)
+@pytest.mark.parametrize("arch_name", ARCHITECTURES)
+def test_adapted_nets_start_at_the_source_model(name, arch_name, sources):
+    """Adapters and scale/shift start at zero, so every transfer strategy begins where the source ends,
+    on every architecture."""
+    arch, source = tiny_arch(arch_name), sources(arch_name)
+    reference = tiny_nets(arch, seed=0)
     source.load_into(reference)
-    nets = _strategy(name).adapt(tiny_nets(seed=1), source)
+    fresh = tiny_nets(arch, seed=1)
+    # D in eval mode, so that reading a spectrally normalized weight (adapter does, to size its update)
+    # runs no power iteration: D's output then depends on the loaded source and the adapters alone
+    reference.D.eval(), fresh.D.eval()
+    nets = _strategy(name).adapt(fresh, source)
     torch.testing.assert_close(_sample(nets.G), _sample(reference.G), rtol=0, atol=1e-6)
+    z = torch.randn(4, nets.G.z_dim, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():  # D too: adapters start at zero, frozen layers hold the source's values
+        images = reference.G(z)
+        torch.testing.assert_close(nets.D(images), reference.D(images), rtol=0, atol=1e-5)
 
 
 def _counts(nets):

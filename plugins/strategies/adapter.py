@@ -1,9 +1,15 @@
 """Low-rank adapters on a frozen backbone: LoRA (Hu et al., ICLR 2022) applied to the convolutions of a
 pretrained GAN, the parameter-efficient end of the transfer spectrum.
 
-Freezes every pretrained weight of G and D. Adds, to every convolution of G's and D's blocks, a trainable
-low-rank update ``W + (alpha / rank) * B @ A`` (B starts at zero, so the adapted nets start exactly at the
-source model). D's output head stays fully trainable: the new domain needs a new real/fake boundary.
+Freezes every pretrained weight of G and D, and adds trainable low-rank updates ``W + (alpha / rank) * B @ A``
+(B starts at zero, so the adapted nets start exactly at the source model) to:
+
+* G: on a style-based generator (one exposing ``G.styles``, e.g. ``stylegan2-lite``), its style affine layers
+  (w -> per-channel styles), so adaptation changes how w modulates the frozen convolutions; otherwise every
+  convolution and linear layer of G's blocks;
+* D: every convolution and linear layer of D's blocks.
+
+D's output head stays fully trainable: the new domain needs a new real/fake boundary.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ class LowRankDelta(nn.Module):
 
 
 def add_adapters(blocks: nn.Module, rank: int, alpha: float) -> int:
-    """Attach a LowRankDelta to every convolution / linear layer under ``blocks``; returns how many."""
+    """Attach a LowRankDelta to every convolution / linear layer under ``blocks`` (a module or a module list);
+    returns how many."""
     count = 0
     for module in list(blocks.modules()):
         if isinstance(module, CONVS):
@@ -48,7 +55,7 @@ def add_adapters(blocks: nn.Module, rank: int, alpha: float) -> int:
 
 
 class Adapter(ganbench.Strategy):
-    """Frozen source G and D plus trainable low-rank conv adapters and D head (LoRA-style)."""
+    """Frozen source G and D plus trainable low-rank adapters (on G's styles when it has them) and D head (LoRA)."""
 
     name = "adapter"
     options = (
@@ -62,7 +69,9 @@ class Adapter(ganbench.Strategy):
         nets.G.requires_grad_(False)
         nets.D.requires_grad_(False)
         rank, alpha = self.config["rank"], self.config["alpha"]
-        if add_adapters(nets.G.blocks, rank, alpha) + add_adapters(nets.D.blocks, rank, alpha) == 0:
+        styles = getattr(nets.G, "styles", None)
+        g_layers = styles if styles is not None and len(styles) > 0 else nets.G.blocks
+        if add_adapters(g_layers, rank, alpha) + add_adapters(nets.D.blocks, rank, alpha) == 0:
             raise ganbench.GanbenchError("adapter found no convolution or linear layer in the nets' blocks")
         nets.D.head.requires_grad_(True)
         return nets

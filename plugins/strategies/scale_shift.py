@@ -1,11 +1,17 @@
-"""Per-channel scale and shift of a frozen generator's feature maps.
+"""Per-channel scale and shift of a frozen generator's feature maps, or of its styles.
 
 Batch Statistics Adaptation (Noguchi & Harada, ICCV 2019) adapts only the scale and shift of a pretrained
 generator's per-channel statistics; AdaFM (Zhao, Cong & Carin, ICML 2020) modulates the frozen source
-filters per channel. Here: every pretrained weight of G is frozen, and after each of G's blocks but the last
-(the image), a trainable per-channel ``x * (1 + scale) + shift`` is applied (scale and shift start at zero,
-so training starts exactly at the source model). D is fine-tuned from the source, as in AdaFM, unless
-``train_d=false``.
+filters per channel. Here every pretrained weight of G is frozen and only per-channel ``* (1 + scale) + shift``
+terms train (scale and shift start at zero, so training starts exactly at the source model):
+
+* on a style-based G (one exposing ``G.styles``, e.g. ``stylegan2-lite``), on the output of each style affine
+  layer: the style vector ``s`` that modulates a convolution becomes ``s * (1 + scale) + shift``, one scale and
+  shift per style channel. This is where a StyleGAN sets its per-channel statistics, and what style-space
+  adaptation methods tune;
+* otherwise on G's feature maps: after each of G's blocks but the last (the image).
+
+D is fine-tuned from the source, as in AdaFM, unless ``train_d=false`` (then only D's head trains).
 """
 
 from __future__ import annotations
@@ -31,8 +37,69 @@ class ScaledBlock(nn.Module):
         return self.block(*args, **kwargs) * (1 + self.scale) + self.shift
 
 
+class ScaledStyle(nn.Module):
+    """A frozen style layer (w -> (N, C, ...) styles) followed by a trainable per-channel ``s * (1 + scale) + shift``
+    (``shape``: one style's shape with every dimension after the channels set to 1)."""
+
+    def __init__(self, affine: nn.Module, shape: tuple[int, ...], device: torch.device) -> None:
+        super().__init__()
+        self.affine = affine
+        self.scale = nn.Parameter(torch.zeros(shape, device=device))
+        self.shift = nn.Parameter(torch.zeros(shape, device=device))
+
+    def forward(self, *args, **kwargs) -> torch.Tensor:
+        return self.affine(*args, **kwargs) * (1 + self.scale) + self.shift
+
+
+@torch.no_grad()
+def style_shapes(G: nn.Module) -> list[tuple[int, ...]]:
+    """Per-channel parameter shape for each of ``G.styles``' outputs ((C,) for (N, C) styles), from one forward
+    pass in eval mode."""
+    sizes: list[tuple[int, ...] | None] = [None] * len(G.styles)
+
+    def hook(index):
+        def record(module, inputs, output):
+            sizes[index] = (output.shape[1],) + (1,) * (output.ndim - 2)
+
+        return record
+
+    handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(G.styles)]
+    was_training = G.training
+    device = next(G.parameters()).device
+    try:
+        G.eval()
+        G(torch.zeros(2, G.z_dim, device=device))
+    finally:
+        G.train(was_training)
+        for handle in handles:
+            handle.remove()
+    if any(size is None for size in sizes):
+        raise ganbench.GanbenchError("scale-shift: some of G.styles were not used by G's forward pass")
+    return sizes
+
+
+def replace_modules(root: nn.Module, replacements: dict[int, nn.Module]) -> None:
+    """Put ``replacements[id(old)]`` wherever ``old`` is a child module under ``root``."""
+    for parent in list(root.modules()):
+        for name, child in list(parent._modules.items()):  # every name, also a child registered twice
+            new = replacements.get(id(child))
+            if new is not None:
+                setattr(parent, name, new)
+
+
+def scale_shift_styles(G: nn.Module) -> None:
+    """Wrap each of ``G.styles`` in a :class:`ScaledStyle`, in the modules that use it and in ``G.styles``."""
+    device = next(G.parameters()).device
+    wrapped = {
+        id(layer): ScaledStyle(layer, shape, device) for layer, shape in zip(G.styles, style_shapes(G))
+    }
+    replace_modules(G, wrapped)
+    for i, layer in enumerate(list(G.styles)):  # the list itself, also when it is not a registered submodule
+        G.styles[i] = wrapped.get(id(layer), layer)
+
+
 class ScaleShift(ganbench.Strategy):
-    """Frozen source G; only per-channel scale and shift of its feature maps train (BSA / AdaFM)."""
+    """Frozen source G; only per-channel scale and shift of its styles or feature maps train (BSA / AdaFM)."""
 
     name = "scale-shift"
     options = (Option("train_d", bool, True, "fine-tune D from the source (false: D frozen except its head)"),)
@@ -41,10 +108,13 @@ class ScaleShift(ganbench.Strategy):
         nets = super().adapt(nets, source)
         G = nets.G
         G.requires_grad_(False)
-        shapes = block_output_shapes(G)
-        device = next(G.parameters()).device
-        for i, shape in enumerate(shapes[:-1]):  # the last block makes the image
-            G.blocks[i] = ScaledBlock(G.blocks[i], shape[0], device)
+        if getattr(G, "styles", None) is not None and len(G.styles) > 0:
+            scale_shift_styles(G)
+        else:
+            shapes = block_output_shapes(G)
+            device = next(G.parameters()).device
+            for i, shape in enumerate(shapes[:-1]):  # the last block makes the image
+                G.blocks[i] = ScaledBlock(G.blocks[i], shape[0], device)
         if not self.config["train_d"]:
             nets.D.requires_grad_(False)
             nets.D.head.requires_grad_(True)
