@@ -522,3 +522,22 @@ def test_a_folder_is_a_target_in_a_tiny_grid(tmp_path):
     assert result.exit_code == 0, result.output
     [record] = [json.loads(p.read_text()) for p in (tmp_path / "r").glob("*/cells/*.json")]
     assert record["status"] == "ok" and record["n_ref"] == 6 and record["fid"] > 0
+
+
+def test_a_folder_of_png_and_jpeg_is_a_source_in_a_tiny_grid(tmp_path):
+    (tmp_path / "src").mkdir()
+    for i in range(12):
+        image = Image.fromarray(_gradient(30 + i, 26, 3, seed=i))  # mixed sizes, colour
+        image.save(tmp_path / "src" / (f"{i}.png" if i % 2 else f"{i}.jpg"))
+    (tmp_path / "tgt").mkdir()  # a small target keeps the reference features cheap
+    for i in range(6):
+        Image.fromarray(_gradient(28, 28, 1, seed=100 + i)).save(tmp_path / "tgt" / f"{i}.png")
+    source, target = f"folder:path={tmp_path / 'src'}", f"folder:path={tmp_path / 'tgt'}"
+    result = invoke("run", "matrix", "--arch", "dcgan:width=8", "--source", source, "--target", target,
+                    "--shots", "4", "--pretrain-steps", "4", "--finetune-steps", "2", "--batch-size", "4",
+                    "--eval-samples", "6", "--strategy", "finetune", "--no-baseline", "--out", str(tmp_path / "r"),
+                    "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "r").glob("*/cells/*.json")]
+    assert record["status"] == "ok" and record["source"] == source and record["pretrain_cache_hit"] is False
+    assert record["fid"] > 0
