@@ -35,10 +35,13 @@ GROUP_COLUMNS = [*RANK_WITHIN, "augment", "strategy"]  # one leaderboard row
 STAT_METRICS = ["fid", "kid", "device_s_per_cell", "finetune_s", "step_ms", "images_per_s", "eval_s",
                 "peak_mem_mb", "pretrain_s"]  # fmt: skip
 # Settings that change what a number means. Rows are only ranked side by side when these agree: across the
-# whole table, except the reference-set fields, which must agree among rows of the same target.
+# whole table, except the reference-set fields, which must agree among rows of the same target, and the
+# weights an architecture brings itself, which must agree among rows of the same architecture.
 SETTING_FIELDS = ["eval_samples", "n_gen", "n_ref", "reference_key", "fid_mode", "inception_sha1", "resolution",
-                  "channels", "pretrain_steps", "finetune_steps", "batch_size", "lr", "eval_every"]  # fmt: skip
+                  "channels", "pretrain_steps", "finetune_steps", "batch_size", "lr", "eval_every",
+                  "arch_weights"]  # fmt: skip
 PER_TARGET_SETTINGS = {"n_ref", "reference_key"}
+PER_ARCH_SETTINGS = {"arch_weights"}  # e.g. a pretrained vs a random backbone: must agree within one architecture
 PROVENANCE_FIELDS = ["ganbench_version", "torch_version", "cleanfid_version", "device", "git_revision"]
 
 LEADERBOARD_COLUMNS = [
@@ -209,7 +212,9 @@ def _check_settings(records: list[dict[str, Any]], allow_mixed: bool) -> list[st
     for name in SETTING_FIELDS:
         scopes: dict[Any, list[dict[str, Any]]] = defaultdict(list)
         for r in scored:
-            scopes[r.get("target") if name in PER_TARGET_SETTINGS else None].append(r)
+            scope = ("target", r.get("target")) if name in PER_TARGET_SETTINGS else None
+            scope = ("arch", r.get("arch")) if name in PER_ARCH_SETTINGS else scope
+            scopes[scope].append(r)
         for scope_records in scopes.values():
             values = _differing(scope_records, name)
             if values:

