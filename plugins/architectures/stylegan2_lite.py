@@ -43,6 +43,11 @@ to the identity near zero, where the summed RGB outputs start.
 
 Left out (the training loop is generic): style mixing, path-length regularization, lazy R1, the EMA of G,
 truncation, FIR resampling filters (bilinear and average pooling instead).
+
+Options: ``width`` (channels at 4-16 px, halved per octave above: 32 -> 16 at 32 px, 8 at 64 px; G and D alike),
+``z_dim``, ``w_dim``, ``mapping_layers`` and ``lr_mul``. At the defaults (width 32, z and w 64, 2 mapping
+layers), 32 px and 1 channel, G has 83k and D 73k parameters, and a full training step at batch 64 (D step then
+G step) took about 150 ms on a 2-core CPU (DCGAN's defaults: 61 ms on the same machine; 64 px: about 300 ms).
 """
 
 from __future__ import annotations
@@ -59,9 +64,10 @@ from ganbench.registry import at_least
 
 SQRT2 = math.sqrt(2.0)
 MAPPING_LR = 0.01  # the mapping network's learning-rate multiplier relative to the rest (StyleGAN2's value)
-UPMODE = "bilinear"
-FMT = torch.contiguous_format
 NOISE_MODES = ("auto", "random", "const", "none")
+# weights and activations are kept channels-last: on CPUs, oneDNN's convolutions then skip layout conversions
+# (a full training step at the default options is about 20% faster)
+CHANNELS_LAST = torch.channels_last
 
 
 def leaky_relu(x: torch.Tensor) -> torch.Tensor:
@@ -193,7 +199,7 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
         if self.up:
-            x = F.interpolate(x, scale_factor=2, mode=UPMODE) if UPMODE == "nearest" else F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         return leaky_relu(self.noise(self.conv(x, w), noise_mode))
 
 
@@ -218,7 +224,7 @@ class SynthesisBlock(nn.Module):
         self, x: torch.Tensor | None, img: torch.Tensor | None, w: torch.Tensor, noise_mode: str
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.conv0 is None:
-            x = self.const.unsqueeze(0).expand(w.shape[0], -1, -1, -1).contiguous(memory_format=FMT)
+            x = self.const.unsqueeze(0).expand(w.shape[0], -1, -1, -1).contiguous(memory_format=CHANNELS_LAST)
         else:
             x = self.conv0(x, w, noise_mode)
         x = self.conv1(x, w, noise_mode)
@@ -336,10 +342,14 @@ class StyleGAN2LiteDiscriminator(nn.Module):
         self.head = EqualLinear(widths[4], 1, lr_mul=lr_mul)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=FMT)
+        x = x.contiguous(memory_format=CHANNELS_LAST)
         for block in self.blocks:
             x = block(x)
         return self.head(x).flatten()
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be > 0"
 
 
 class StyleGAN2Lite(ganbench.Architecture):
@@ -352,7 +362,7 @@ class StyleGAN2Lite(ganbench.Architecture):
         Option("z_dim", int, 64, "latent dimension", check=at_least(1)),
         Option("w_dim", int, 64, "dimension of the intermediate latent w (the styles' input)", check=at_least(1)),
         Option("mapping_layers", int, 2, "fully connected layers of the mapping network", check=at_least(1)),
-        Option("lr_mul", float, 10.0, "equalized-lr multiplier: effective step = base lr x lr_mul", check=at_least(0)),
+        Option("lr_mul", float, 10.0, "equalized-lr multiplier: effective step = base lr x lr_mul", check=_positive),
     )
 
     def build(self, resolution: int, channels: int) -> tuple[nn.Module, nn.Module]:
@@ -361,7 +371,7 @@ class StyleGAN2Lite(ganbench.Architecture):
             c["z_dim"], c["w_dim"], c["mapping_layers"], c["width"], resolution, channels, c["lr_mul"]
         )
         D = StyleGAN2LiteDiscriminator(c["width"], resolution, channels, c["lr_mul"])
-        return G, D
+        return G.to(memory_format=CHANNELS_LAST), D.to(memory_format=CHANNELS_LAST)
 
 
 @ganbench.hookimpl

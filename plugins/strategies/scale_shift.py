@@ -90,9 +90,7 @@ def replace_modules(root: nn.Module, replacements: dict[int, nn.Module]) -> None
 def scale_shift_styles(G: nn.Module) -> None:
     """Wrap each of ``G.styles`` in a :class:`ScaledStyle`, in the modules that use it and in ``G.styles``."""
     device = next(G.parameters()).device
-    wrapped = {
-        id(layer): ScaledStyle(layer, shape, device) for layer, shape in zip(G.styles, style_shapes(G))
-    }
+    wrapped = {id(layer): ScaledStyle(layer, shape, device) for layer, shape in zip(G.styles, style_shapes(G))}
     replace_modules(G, wrapped)
     for i, layer in enumerate(list(G.styles)):  # the list itself, also when it is not a registered submodule
         G.styles[i] = wrapped.get(id(layer), layer)
