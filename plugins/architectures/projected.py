@@ -18,6 +18,16 @@ record; gradients still flow through it to G's images.
 G: the ``dcgan`` or ``resnet-sngan`` generator (``generator`` option), built exactly as those architectures
 build it, so its blocks are theirs.
 
+Options. ``backbone``: any timm model with ``features_only`` support (default ``efficientnet_lite0``);
+``pretrained=false`` gives a random backbone on purpose. ``input_size``: the backbone's input side, 64 by
+default, so 32-px images are upsampled (at 32 the deepest map would be 1x1); the backbone costs about the
+square of it. ``head_width``: channels of the per-scale heads (32). ``generator``, ``generator_width`` and
+``z_dim``: which G, and its ``width`` / ``z_dim`` options (by default that architecture's own defaults).
+At the defaults, one full training step (D step + G step, batch 64, 32 px, 1 channel) takes about 300 ms on
+a 2-core CPU, most of it in the backbone (three forward passes and one backward pass per step);
+``head_width=64`` takes about 340 ms, ``input_size=48`` about 210 ms, ``generator=resnet`` about 400 ms.
+The backbone runs in channels-last memory format, which saves about 40% of its CPU time.
+
 Backbone weights, first available: (a) timm's own pretrained weights (downloaded, or from the Hugging Face
 cache; skipped when ``GANBENCH_OFFLINE=1``, when ``HF_HUB_OFFLINE=1`` and they are not cached, and when the
 hub does not answer within two seconds); (b) for ``efficientnet_lite0`` only, the ImageNet weights inside
@@ -265,7 +275,8 @@ class ProjectedDiscriminator(nn.Module):
         self.backbone = _features_model(weights.backbone, weights.out_indices)
         if weights.state is not None:
             self.backbone.load_state_dict(weights.state)
-        self.backbone.requires_grad_(False).eval()
+        # channels-last: oneDNN's depthwise convolutions take about 40% less CPU time (forward and backward)
+        self.backbone.requires_grad_(False).eval().to(memory_format=torch.channels_last)
         self.register_buffer("mean", torch.tensor(weights.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(weights.std).view(1, 3, 1, 1), persistent=False)
         with torch.no_grad():
@@ -286,13 +297,19 @@ class ProjectedDiscriminator(nn.Module):
         self.backbone.eval()  # batch-norm statistics of the pretrained network never move
         return self
 
+    def requires_grad_(self, requires_grad: bool = True) -> ProjectedDiscriminator:
+        super().requires_grad_(requires_grad)
+        self.backbone.requires_grad_(False)  # a strategy unfreezing all of D still leaves the backbone frozen
+        return self
+
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Images in [-1, 1] -> the backbone's feature maps, finest first."""
         if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        return self.backbone(((x + 1) / 2 - self.mean) / self.std)
+        x = ((x + 1) / 2 - self.mean) / self.std
+        return self.backbone(x.contiguous(memory_format=torch.channels_last))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = [head(block(f)).flatten(1).mean(1) for f, block, head in zip(self.features(x), self.blocks, self.head)]
@@ -321,7 +338,7 @@ class Projected(ganbench.Architecture):
         ),
         Option("pretrained", bool, True, "use ImageNet weights when available (false: a random backbone)"),
         Option("input_size", int, 64, "images are resized to this many pixels before the backbone", check=at_least(16)),
-        Option("head_width", int, 64, "channels of each per-scale discriminator head", check=at_least(1)),
+        Option("head_width", int, 32, "channels of each per-scale discriminator head", check=at_least(1)),
         Option("generator", str, "dcgan", "generator: dcgan or resnet (resnet-sngan's)", choices=tuple(GENERATORS)),
         Option(
             "generator_width", int, None, "the generator's width option (default: its own default)", check=at_least(1)
