@@ -33,10 +33,13 @@ def versions() -> dict[str, str | None]:
 
 @functools.lru_cache(maxsize=1)
 def git_revision() -> str | None:
-    """The commit of the ganbench source in use (suffix '+dirty' when it has uncommitted changes). Outside a
-    git checkout (an exported source tree), ``$GANBENCH_GIT_REVISION`` when set, else None."""
+    """The commit of the ganbench source in use (suffix '+dirty' when it has uncommitted changes), or None
+    outside a git checkout. ``$GANBENCH_GIT_REVISION``, when set, is used instead: for source trees copied
+    without (or with a stale) ``.git``, e.g. onto a GPU machine."""
     here = Path(__file__).resolve().parent
     exported = os.environ.get("GANBENCH_GIT_REVISION") or None
+    if exported:
+        return exported
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
         if rev.returncode != 0:

@@ -40,3 +40,4 @@ def test_peak_memory_sees_a_large_allocation():
 
 def test_device_name_mentions_cpu():
     assert device_name(torch.device("cpu")).startswith("cpu (")
+
