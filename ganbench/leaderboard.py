@@ -549,9 +549,18 @@ def group_title(values: dict[str, Any], rows: pd.DataFrame, settings: dict[str, 
     """``arch: source → target, shots``, plus the settings this group does not share with the table."""
     title = f"{values['arch']}: {values['source']} → {values['target']}, {values['shots']} shots"
     extra = [f"{k} {_show(v)}" for k, v in values.items() if k not in RANK_WITHIN]
-    extra += [f"{k} {_show(rows[k].iloc[0])}" for k in SETTING_FIELDS
-              if k not in settings and k not in values and rows[k].nunique(dropna=False) == 1]  # fmt: skip
+    extra += [_setting_text(k, rows[k].iloc[0]) for k in SETTING_FIELDS
+              if k not in settings and k not in values and rows[k].nunique(dropna=False) == 1
+              and not pd.isna(rows[k].iloc[0])]  # fmt: skip
     return title + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _setting_text(name: str, value: Any) -> str:
+    if name != "arch_weights":
+        return f"{name} {_show(value)}"
+    # "backbone=x;backbone_sha256=<64 hex>;..." -> "backbone=x, backbone_sha256=579344248a93…, ..."
+    parts = [p.partition("=") for p in str(value).split(";")]
+    return ", ".join(f"{k}={v[:12] + '…' if k.endswith('sha256') else v}" for k, _, v in parts)
 
 
 def provenance_lines(frame: pd.DataFrame) -> list[str]:
