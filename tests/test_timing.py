@@ -24,18 +24,28 @@ def test_phase_timer_accumulates():
     assert timer.seconds > first >= 0
 
 
-def test_peak_memory_sees_a_large_allocation():
-    with PeakMemory(torch.device("cpu"), interval_s=0.001) as baseline:
-        pass
-    with PeakMemory(torch.device("cpu"), interval_s=0.001) as meter:
-        block = torch.ones(64 * 2**20 // 4)  # 64 MiB
-        block.add_(1)
-        import time
+PEAK_PROBE = """
+import time, torch
+from ganbench.timing import PeakMemory
+with PeakMemory(torch.device("cpu"), interval_s=0.001) as baseline:
+    pass
+with PeakMemory(torch.device("cpu"), interval_s=0.001) as meter:
+    block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+    block.add_(1)
+    time.sleep(0.01)
+print(meter.kind, baseline.peak_mb, meter.peak_mb)
+"""
 
-        time.sleep(0.01)
-    assert meter.kind == "cpu_peak_rss"
-    assert meter.peak_mb >= baseline.peak_mb + 32
-    del block
+
+def test_peak_memory_sees_a_large_allocation():
+    # a fresh process: in a long test session the allocator may serve 64 MiB from pages it already holds
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", PEAK_PROBE], capture_output=True, text=True, timeout=120, check=True)
+    kind, baseline, peak = out.stdout.split()
+    assert kind == "cpu_peak_rss"
+    assert float(peak) >= float(baseline) + 32
 
 
 def test_device_name_mentions_cpu():
