@@ -37,10 +37,10 @@ class BlockOutputs:
 
 
 @torch.no_grad()
-def block_output_shapes(G: nn.Module) -> list[tuple[int, ...]]:
-    """Per-sample output shape of each of G's blocks, from one forward pass in eval mode (batch-norm
-    statistics are left untouched)."""
-    watcher = BlockOutputs(G.blocks)
+def output_shapes(G: nn.Module, modules: nn.ModuleList) -> list[tuple[int, ...] | None]:
+    """Per-sample output shape of each of ``modules`` (parts of G), from one forward pass of G in eval mode
+    (batch-norm statistics are left untouched); None for a module the pass did not use."""
+    watcher = BlockOutputs(modules)
     was_training = G.training
     device = next(G.parameters()).device
     try:
@@ -49,7 +49,12 @@ def block_output_shapes(G: nn.Module) -> list[tuple[int, ...]]:
     finally:
         G.train(was_training)
         watcher.remove()
-    return [tuple(out.shape[1:]) for out in watcher.outputs]
+    return [None if out is None else tuple(out.shape[1:]) for out in watcher.outputs]
+
+
+def block_output_shapes(G: nn.Module) -> list[tuple[int, ...]]:
+    """Per-sample output shape of each of G's blocks."""
+    return output_shapes(G, G.blocks)
 
 
 def source_parameters(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

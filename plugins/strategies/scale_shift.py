@@ -21,7 +21,7 @@ from torch import nn
 
 import ganbench
 from ganbench import Option
-from ganbench.blocks import block_output_shapes
+from ganbench.blocks import block_output_shapes, output_shapes
 
 
 class ScaledBlock(nn.Module):
@@ -51,31 +51,13 @@ class ScaledStyle(nn.Module):
         return self.affine(*args, **kwargs) * (1 + self.scale) + self.shift
 
 
-@torch.no_grad()
 def style_shapes(G: nn.Module) -> list[tuple[int, ...]]:
     """Per-channel parameter shape for each of ``G.styles``' outputs ((C,) for (N, C) styles), from one forward
     pass in eval mode."""
-    sizes: list[tuple[int, ...] | None] = [None] * len(G.styles)
-
-    def hook(index):
-        def record(module, inputs, output):
-            sizes[index] = (output.shape[1],) + (1,) * (output.ndim - 2)
-
-        return record
-
-    handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(G.styles)]
-    was_training = G.training
-    device = next(G.parameters()).device
-    try:
-        G.eval()
-        G(torch.zeros(2, G.z_dim, device=device))
-    finally:
-        G.train(was_training)
-        for handle in handles:
-            handle.remove()
-    if any(size is None for size in sizes):
+    shapes = output_shapes(G, G.styles)
+    if any(shape is None for shape in shapes):
         raise ganbench.GanbenchError("scale-shift: some of G.styles were not used by G's forward pass")
-    return sizes
+    return [(shape[0],) + (1,) * (len(shape) - 1) for shape in shapes]
 
 
 def replace_modules(root: nn.Module, replacements: dict[int, nn.Module]) -> None:
