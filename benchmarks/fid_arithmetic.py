@@ -15,7 +15,7 @@ import time
 import numpy as np
 from cleanfid.fid import fid_from_feats
 
-from ganbench.fid import fid_from_features
+from ganbench.metrics.arithmetic import fid_from_features
 
 
 def features(rng: np.random.Generator, n: int, shift: float) -> np.ndarray:

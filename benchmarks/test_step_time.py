@@ -18,8 +18,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganbench.plugins import load_registry
-from ganbench.training import BETAS
+from ganbench.execute.training import BETAS
+from ganbench.plugin.manager import load_registry
 
 BATCH, RESOLUTION, CHANNELS = 64, 32, 1
 REGISTRY = load_registry()

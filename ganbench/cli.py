@@ -10,9 +10,10 @@ import traceback
 
 import click
 
-from ganbench import report
 from ganbench.errors import GanbenchError
-from ganbench.matrix import Grid
+from ganbench.execute.context import RunContext
+from ganbench.grid.config import Grid
+from ganbench.report import text
 
 DEFAULT = Grid()
 
@@ -30,11 +31,11 @@ CACHE = click.option(
 )  # fmt: skip
 
 
-def _use_data_roots(data_roots) -> None:
-    """--data-root folders, for this command and the workers it starts (via $GANBENCH_DATA_ROOTS)."""
-    from ganbench.dataroots import extra_roots
-
-    click.get_current_context().with_resource(extra_roots(data_roots))
+def _context(cache_dir=None, data_roots=(), plugins_dirs=(), device: str = "auto") -> RunContext:
+    """The run context of this command: its options, then the environment (read here, once)."""
+    return RunContext.from_environment(
+        cache_dir=cache_dir, data_roots=data_roots, plugins_dirs=plugins_dirs, device=device
+    )
 
 
 class ErrorHandlingGroup(click.Group):
@@ -133,19 +134,19 @@ def run_matrix_cmd(
     With no options, runs the embedded default: dcgan x {scratch, finetune, freeze-d, adapter} on
     mnist5k:classes=0-4 -> mnist5k:classes=5-9, 100 shots, seed 0. Rerunning the same command resumes.
     """
-    from ganbench.matrix import load_config, make_grid
-    from ganbench.runner import plan_matrix, run_matrix
+    from ganbench.execute.driver import run_matrix
+    from ganbench.execute.plan import plan_matrix
+    from ganbench.grid.config import load_config, make_grid
 
-    _use_data_roots(data_roots)
     grid = make_grid(load_config(config) if config else None, baseline=False if no_baseline else None, **options)
+    context = _context(cache_dir, data_roots, plugins_dirs, device)
     if dry_run:
-        plan = plan_matrix(grid, out, cache_dir=cache_dir, device=device, plugins_dirs=plugins_dirs)
-        click.echo(report.plan_table(plan))
+        click.echo(text.plan_table(plan_matrix(grid, out, context=context)))
         return
     started = time.perf_counter()
-    summary = run_matrix(grid, out, cache_dir=cache_dir, device=device, plugins_dirs=plugins_dirs, progress=not quiet)
-    click.echo(report.results_table(summary.records))
-    click.echo(report.run_footer(summary, time.perf_counter() - started))
+    summary = run_matrix(grid, out, context=context, progress=not quiet)
+    click.echo(text.results_table(summary.records))
+    click.echo(text.run_footer(summary, time.perf_counter() - started))
     if summary.interrupted:
         click.echo("Interrupted: rerun the same command to resume (completed cells are kept).", err=True)
         sys.exit(130)
@@ -160,13 +161,13 @@ def run_matrix_cmd(
 @PLUGINS_DIR
 def plugins(as_json: bool, plugins_dirs) -> None:
     """List every plugin: name, kind, origin, version and declared options."""
-    from ganbench.plugins import load_registry
+    from ganbench.plugin.manager import load_registry
 
-    registry = load_registry(plugins_dirs)
+    registry = load_registry(context=_context(plugins_dirs=plugins_dirs))
     if as_json:
-        click.echo(json.dumps(report.plugins_json(registry), indent=2))
+        click.echo(json.dumps(text.plugins_json(registry), indent=2))
     else:
-        click.echo(report.plugins_text(registry))
+        click.echo(text.plugins_text(registry))
     for origin, message in registry.load_errors:
         click.echo(f"Warning: {origin} failed to load: {message}", err=True)
 
@@ -183,7 +184,7 @@ def new() -> None:
 )
 def new_strategy_cmd(name: str, folder: str) -> None:
     """Write a commented one-file strategy plugin NAME and a test for it."""
-    from ganbench.scaffold import new_strategy
+    from ganbench.plugin.scaffold import new_strategy
 
     for path in new_strategy(name, folder):
         click.echo(f"wrote {path}")
@@ -199,10 +200,11 @@ def new_strategy_cmd(name: str, folder: str) -> None:
 @click.option("--batch-size", default=50, show_default=True, type=int)
 def fid(path_a: str, path_b: str, as_json: bool, device: str, batch_size: int) -> None:
     """FID and KID between two folders of images (clean-fid "clean" mode, the runner's pipeline)."""
-    from ganbench.fid import compare_folders
-    from ganbench.runner import resolve_device
+    from ganbench.metrics.folders import compare_folders
 
-    result = compare_folders(path_a, path_b, resolve_device(device), batch_size=batch_size, progress=not as_json)
+    context = _context(device=device)
+    with context.active():
+        result = compare_folders(path_a, path_b, context.device, batch_size=batch_size, progress=not as_json)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -218,45 +220,51 @@ def fid(path_a: str, path_b: str, as_json: bool, device: str, batch_size: int) -
     "--format", "fmt", type=click.Choice(["csv", "md", "html"]),
     help="csv (default; md when -o ends in .md), md (readable tables), html (a report folder: -o DIR).",
 )  # fmt: skip
+@click.option("--rank-by", metavar="COLUMN", help="Metric column to rank by, in its declared direction (default: fid).")
 @click.option(
     "--allow-mixed", is_flag=True, help="Rank runs evaluated differently: differing settings split rows and ranks."
 )
-def leaderboard(run_dirs, output, fmt, allow_mixed) -> None:
+def leaderboard(run_dirs, output, fmt, rank_by, allow_mixed) -> None:
     """Seed-averaged, ranked leaderboard of runs: CSV, Markdown or an HTML report.
 
-    One row per (arch, strategy, augment, source -> target, shots): mean, std and n over seeds of FID, KID
-    and the costs, the rank by mean FID, and the gain over the scratch cells of the same seeds.
+    One row per (arch, strategy, augment, source -> target, shots): mean, std and n over seeds of every
+    metric column (FID, KID, ...) and the costs, the rank by the mean of --rank-by (FID by default; lower or
+    higher is better as its metric declares), and the gain on it over the scratch cells of the same seeds.
 
     Refuses (exit 2, nothing written) when rows that would sit side by side were evaluated or budgeted
     differently, unless --allow-mixed. Columns: docs/results-schema.md, "Leaderboard CSV".
     """
-    from ganbench.leaderboard import leaderboard_frame, load_cells, summary_table, to_csv, to_markdown
+    from ganbench.report.csv import to_csv
+    from ganbench.report.leaderboard import leaderboard_frame
+    from ganbench.report.markdown import to_markdown
+    from ganbench.store.runs import load_runs
 
     fmt = fmt or ("md" if output and output.endswith(".md") else "csv")
     if fmt == "html" and not output:
         raise GanbenchError("--format html writes a folder: give it with -o DIR")
     if fmt != "html" and output and os.path.isdir(output):
         raise GanbenchError(f"-o {output} is a folder; give a file name (a folder is for --format html)")
-    cells = load_cells(run_dirs)
-    frame = leaderboard_frame(cells, allow_mixed=allow_mixed)
+    loaded = load_runs(run_dirs)
+    frame = leaderboard_frame(loaded, allow_mixed=allow_mixed, rank_by=rank_by)
     for note in frame.attrs["notes"]:
         click.echo(note, err=True)
     command = " ".join(["ganbench leaderboard", *run_dirs, *(["--format", fmt] if fmt != "csv" else []),
+                        *(["--rank-by", rank_by] if rank_by else []),
                         *(["--allow-mixed"] if allow_mixed else [])])  # fmt: skip
     if not output:
         click.echo(to_markdown(frame, command) if fmt == "md" else to_csv(frame), nl=False)
         return
     if fmt == "html":
-        from ganbench.html_report import write_html_report
+        from ganbench.report.html import write_html_report
 
-        written = write_html_report(frame, cells, output, command=f"{command} -o {output}")
+        written = write_html_report(frame, loaded, output, command=f"{command} -o {output}")
     else:
-        from ganbench.cache import atomic_write_text
+        from ganbench.store.cache import atomic_write_text
 
         atomic_write_text(output, to_markdown(frame, f"{command} -o {output}") if fmt == "md" else to_csv(frame))
         written = output
-    click.echo(summary_table(frame))
-    click.echo(f"\n{len(frame)} rows from {len(cells.records)} cells of {len(cells.runs)} run(s) -> {written}")
+    click.echo(text.leaderboard_summary(frame))
+    click.echo(f"\n{len(frame)} rows from {len(loaded.records)} cells of {len(loaded.runs)} run(s) -> {written}")
 
 
 @cli.group(invoke_without_command=True)
@@ -271,16 +279,17 @@ def datasets(ctx: click.Context, as_json: bool, data_roots, cache_dir, plugins_d
     \b
     ganbench datasets prepare NAME[:opts]...   fetch, decode and cache datasets ahead of a run
     """
-    _use_data_roots(data_roots)  # also given before a subcommand: `ganbench datasets --data-root D prepare X`
-    ctx.ensure_object(dict).update(datasets_cache=cache_dir, datasets_plugins=plugins_dirs)
+    # also given before a subcommand: `ganbench datasets --data-root D prepare X`
+    ctx.ensure_object(dict).update(datasets_cache=cache_dir, datasets_plugins=plugins_dirs, datasets_roots=data_roots)
     if ctx.invoked_subcommand is not None:
         return
-    from ganbench.datasets import dataset_rows, rows_text
-    from ganbench.plugins import load_registry
+    from ganbench.data.listing import dataset_rows
+    from ganbench.plugin.manager import load_registry
 
-    registry = load_registry(plugins_dirs)
-    rows = dataset_rows(registry, cache_dir)
-    click.echo(json.dumps(rows, indent=2) if as_json else rows_text(rows))
+    context = _context(cache_dir, data_roots, plugins_dirs)
+    registry = load_registry(context=context)
+    rows = dataset_rows(registry, context)
+    click.echo(json.dumps(rows, indent=2) if as_json else text.dataset_rows_text(rows, list(context.data_roots)))
     for origin, message in registry.load_errors:
         click.echo(f"Warning: {origin} failed to load: {message}", err=True)
 
@@ -299,14 +308,17 @@ def datasets(ctx: click.Context, as_json: bool, data_roots, cache_dir, plugins_d
 def datasets_prepare_cmd(obj, specs, resolution, channels, as_json, data_roots, cache_dir, plugins_dirs) -> None:
     """Load datasets (downloading them if needed and possible) and cache them at the run's resolution and
     channels, so that runs with the same settings start from the cache. Prints where they went."""
-    from ganbench.datasets import prepare, prepared_text
-    from ganbench.plugins import load_registry
+    from ganbench.data.listing import prepare_datasets
+    from ganbench.plugin.manager import load_registry
 
-    _use_data_roots(data_roots)
-    cache_dir = cache_dir or obj.get("datasets_cache")
-    registry = load_registry((*obj.get("datasets_plugins", ()), *plugins_dirs))
-    done = prepare(specs, registry, resolution, channels, cache_dir)
-    click.echo(json.dumps(done, indent=2) if as_json else "\n".join(prepared_text(d) for d in done))
+    context = _context(
+        cache_dir or obj.get("datasets_cache"),
+        (*data_roots, *obj.get("datasets_roots", ())),
+        (*obj.get("datasets_plugins", ()), *plugins_dirs),
+    )
+    registry = load_registry(context=context)
+    done = prepare_datasets(specs, registry, resolution, channels, context)
+    click.echo(json.dumps(done, indent=2) if as_json else "\n".join(text.prepared_text(d) for d in done))
 
 
 def main() -> None:

@@ -9,3 +9,9 @@ class GanbenchError(Exception):
 
 class Diverged(RuntimeError):
     """Training produced a non-finite loss; the cell is recorded with status ``diverged``."""
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """``text`` with its whitespace collapsed to single spaces, cut to ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -4,30 +4,15 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from ganbench.cli import cli
 
 FIXTURES = str(Path(__file__).parent / "plugins_fixture")
+# smaller budgets than the tiny grid's: these tests exercise the command line, not the numbers
 TINY = ["--arch", "dcgan:width=8", "--source", "digits:classes=2-4", "--target", "tiny-digits", "--shots", "8",
         "--pretrain-steps", "6", "--finetune-steps", "2", "--batch-size", "4", "--eval-samples", "6",
         "--plugins-dir", FIXTURES]  # fmt: skip
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, list(args))
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
-def test_plugins_json_lists_every_builtin_with_origin():
+def test_plugins_json_lists_every_builtin_with_origin(invoke):
     result = invoke("plugins", "--json")
     assert result.exit_code == 0
     listing = {(p["kind"], p["name"]): p for p in json.loads(result.output)}
@@ -47,13 +32,13 @@ def test_plugins_json_lists_every_builtin_with_origin():
     assert {o["name"] for o in listing[("dataset", "mnist5k")]["options"]} == {"classes"}
 
 
-def test_plugins_text_shows_local_plugin_origin():
+def test_plugins_text_shows_local_plugin_origin(invoke):
     result = invoke("plugins", "--plugins-dir", FIXTURES)
     assert result.exit_code == 0
     assert "tiny-digits" in result.output and "tiny_fixture.py" in result.output
 
 
-def test_dry_run_prints_cells_and_runs_nothing(tmp_path):
+def test_dry_run_prints_cells_and_runs_nothing(tmp_path, invoke):
     result = invoke("run", "matrix", "--dry-run", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     for strategy in ("scratch", "finetune", "freeze-d", "adapter"):
@@ -62,7 +47,7 @@ def test_dry_run_prints_cells_and_runs_nothing(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_tiny_grid_prints_a_table_sorted_by_fid(tmp_path):
+def test_tiny_grid_prints_a_table_sorted_by_fid(tmp_path, invoke):
     result = invoke("run", "matrix", *TINY, "--strategy", "finetune", "--out", str(tmp_path), "--quiet")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -78,7 +63,7 @@ def test_tiny_grid_prints_a_table_sorted_by_fid(tmp_path):
     assert "(0 run, 2 already complete)" in again.output
 
 
-def test_a_failed_cell_makes_the_exit_code_nonzero(tmp_path):
+def test_a_failed_cell_makes_the_exit_code_nonzero(tmp_path, invoke):
     result = invoke(
         "run", "matrix", *TINY, "--strategy", "explodes", "--no-baseline", "--out", str(tmp_path), "--quiet"
     )
@@ -99,28 +84,28 @@ def test_a_failed_cell_makes_the_exit_code_nonzero(tmp_path):
         (["--plugins-dir", "no/such/dir"], ["plugins directory", "does not exist"]),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, fragments):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, fragments, invoke, assert_one_line_error):
     result = invoke("run", "matrix", "--out", str(tmp_path), *args)
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "default").exists()
 
 
-def test_invalid_toml_is_one_line(tmp_path):
+def test_invalid_toml_is_one_line(tmp_path, invoke, assert_one_line_error):
     config = tmp_path / "grid.toml"
     config.write_text("arch = [dcgan\n")
     assert_one_line_error(invoke("run", "matrix", "--config", str(config), "--dry-run"), "is not valid TOML")
 
 
-def test_unknown_config_key_suggests_the_right_one(tmp_path):
+def test_unknown_config_key_suggests_the_right_one(tmp_path, invoke, assert_one_line_error):
     config = tmp_path / "grid.toml"
     config.write_text('strategies = ["finetune"]\n')
     assert_one_line_error(invoke("run", "matrix", "--config", str(config), "--dry-run"), "did you mean 'strategy'?")
 
 
-def test_missing_weights_offline_is_one_line(tmp_path, monkeypatch):
-    import ganbench.fid
+def test_missing_weights_offline_is_one_line(tmp_path, monkeypatch, invoke, assert_one_line_error):
+    import ganbench.metrics.inception as inception
 
-    monkeypatch.setattr(ganbench.fid, "_fid_helper_copy", lambda: None)
+    monkeypatch.setattr(inception, "_fid_helper_copy", lambda: None)
     monkeypatch.setenv("GANBENCH_OFFLINE", "1")
     monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "empty-cache"))
     result = invoke("run", "matrix", *TINY, "--out", str(tmp_path / "runs"))
@@ -128,6 +113,6 @@ def test_missing_weights_offline_is_one_line(tmp_path, monkeypatch):
     assert not (tmp_path / "runs").exists()  # nothing trained, nothing written
 
 
-def test_debug_flag_shows_the_traceback():
+def test_debug_flag_shows_the_traceback(invoke):
     result = invoke("--debug", "run", "matrix", "--strategy", "nope", "--dry-run")
     assert result.exit_code == 2 and "Traceback" in (result.output + str(result.stderr_bytes or b""))

@@ -16,8 +16,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from ganbench.cli import cli
-from ganbench.matrix import make_grid
-from ganbench.runner import run_matrix
+from ganbench.execute.driver import run_matrix
+from ganbench.grid.config import make_grid
 
 ROOT = Path(__file__).parents[1]
 DOC = (ROOT / "docs" / "writing-a-strategy.md").read_text()

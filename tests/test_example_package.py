@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from ganbench.matrix import make_grid
-from ganbench.plugins import load_registry
-from ganbench.runner import run_matrix
+from ganbench.execute.driver import run_matrix
+from ganbench.grid.config import make_grid
+from ganbench.plugin.manager import load_registry
 
 FIXTURES = Path(__file__).parent / "plugins_fixture"
 

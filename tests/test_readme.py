@@ -3,8 +3,9 @@
 import re
 from pathlib import Path
 
-from ganbench.matrix import expand, load_config, make_grid
-from ganbench.plugins import load_registry
+from ganbench.grid.config import load_config, make_grid
+from ganbench.grid.expand import expand
+from ganbench.plugin.manager import load_registry
 from ganbench.testing import check_strategy
 
 README = (Path(__file__).parents[1] / "README.md").read_text()

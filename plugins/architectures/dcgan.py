@@ -13,8 +13,7 @@ import torch
 from torch import nn
 
 import ganbench
-from ganbench import Option
-from ganbench.registry import at_least
+from ganbench import Option, at_least
 
 
 class DCGANGenerator(nn.Module):
@@ -60,7 +59,7 @@ def _down(c_in: int, c_out: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2, True))
 
 
-def _init(module: nn.Module) -> None:
+def init_weights(module: nn.Module) -> None:
     # DCGAN's initialization: N(0, 0.02) convolutions, N(1, 0.02) batch-norm scales
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -85,8 +84,8 @@ class DCGAN(ganbench.Architecture):
     def build(self, resolution: int, channels: int) -> tuple[nn.Module, nn.Module]:
         G = DCGANGenerator(self.config["z_dim"], self.config["width"], resolution, channels)
         D = DCGANDiscriminator(self.config["width"], resolution, channels)
-        _init(G)
-        _init(D)
+        init_weights(G)
+        init_weights(D)
         return G, D
 
 

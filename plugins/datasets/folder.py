@@ -23,8 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 import ganbench
-from ganbench.dataroots import DataNotFound
-from ganbench.registry import at_least
+from ganbench import DataNotFound, at_least
 
 log = logging.getLogger(__name__)
 

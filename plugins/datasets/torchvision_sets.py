@@ -23,9 +23,17 @@ import numpy as np
 import torch
 
 import ganbench
-from ganbench.dataroots import DataNotFound, find_folder, not_found_message, offline, one_line, pick, try_download
-from ganbench.errors import GanbenchError
-from ganbench.registry import at_least
+from ganbench import (
+    DataNotFound,
+    GanbenchError,
+    at_least,
+    find_folder,
+    not_found_message,
+    offline,
+    one_line,
+    pick,
+    try_download,
+)
 
 # --------------------------------------------------------------------------------------------------
 # File formats

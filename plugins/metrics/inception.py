@@ -4,34 +4,25 @@ the clean-fid way ("clean" resizing, clean-fid's own formulas). Both share one f
 from __future__ import annotations
 
 import ganbench
-from ganbench import Option
-from ganbench.fid import (
-    MODE,
-    evaluation_features,
-    fid_from_features,
-    kid_from_features,
-    kid_subset_size,
-    reference_features,
-    resolve_inception_weights,
-)
-from ganbench.registry import at_least
+from ganbench import Column, Option, at_least
 
 
 class FID(ganbench.Metric):
     """Frechet Inception Distance, clean-fid "clean" mode (lower is better)."""
 
     name = "fid"
+    columns = (Column("fid", lower_is_better=True, label="FID", digits=2, help="Fréchet Inception Distance"),)
 
     def prepare(self, device, cache_dir):
-        return resolve_inception_weights(cache_dir).provenance()
+        return ganbench.resolve_inception_weights(cache_dir).provenance()
 
     def reference(self, ctx):
-        weights = resolve_inception_weights(ctx.cache_dir)
-        reference_features(ctx.reference, ctx.reference_key, weights, ctx.device, ctx.cache_dir, ctx.progress)
+        weights = ganbench.resolve_inception_weights(ctx.cache_dir)
+        ganbench.reference_features(ctx.reference, ctx.reference_key, weights, ctx.device, ctx.cache_dir, ctx.progress)
 
     def compute(self, ctx):
-        gen, ref = evaluation_features(ctx)
-        return {"fid": fid_from_features(gen, ref)}
+        gen, ref = ganbench.inception_features(ctx)
+        return {"fid": ganbench.fid_from_features(gen, ref)}
 
 
 class KID(ganbench.Metric):
@@ -42,17 +33,21 @@ class KID(ganbench.Metric):
         Option("subsets", int, 100, "number of random subsets averaged", check=at_least(1)),
         Option("max_subset_size", int, 1000, "subset size cap (smaller sets use all their images)", check=at_least(2)),
     )
+    columns = (
+        Column("kid", lower_is_better=True, label="KID", digits=4, help="Kernel Inception Distance"),
+        Column("kid_subset_size", lower_is_better=None, label="KID subset", digits=0, help="images per KID subset"),
+    )
 
     def prepare(self, device, cache_dir):
-        return {**resolve_inception_weights(cache_dir).provenance(), "kid_mode": MODE}
+        return {**ganbench.resolve_inception_weights(cache_dir).provenance(), "kid_mode": ganbench.FID_MODE}
 
     reference = FID.reference
 
     def compute(self, ctx):
-        gen, ref = evaluation_features(ctx)
+        gen, ref = ganbench.inception_features(ctx)
         cap = self.config["max_subset_size"]
-        kid = kid_from_features(gen, ref, num_subsets=self.config["subsets"], max_subset_size=cap)
-        return {"kid": kid, "kid_subset_size": kid_subset_size(len(gen), len(ref), cap)}
+        kid = ganbench.kid_from_features(gen, ref, num_subsets=self.config["subsets"], max_subset_size=cap)
+        return {"kid": kid, "kid_subset_size": ganbench.kid_subset_size(len(gen), len(ref), cap)}
 
 
 @ganbench.hookimpl

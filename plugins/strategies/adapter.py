@@ -21,8 +21,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import ganbench
-from ganbench import Option
-from ganbench.registry import at_least
+from ganbench import Option, at_least
 
 CONVS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 

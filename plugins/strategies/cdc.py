@@ -17,9 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import ganbench
-from ganbench import Option
-from ganbench.blocks import BlockOutputs
-from ganbench.registry import at_least
+from ganbench import BlockOutputs, Option, at_least
 
 
 def similarity_distributions(features: torch.Tensor) -> torch.Tensor:

@@ -14,9 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import ganbench
-from ganbench import Option
-from ganbench.blocks import source_parameters
-from ganbench.registry import at_least
+from ganbench import Option, at_least, source_parameters
 
 
 def fisher_information(G, D, samples: int, batch: int, seed: int) -> dict[str, torch.Tensor]:

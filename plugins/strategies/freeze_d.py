@@ -4,9 +4,7 @@ discriminator blocks (input side) frozen, so D keeps its low-level source featur
 from __future__ import annotations
 
 import ganbench
-from ganbench import Option
-from ganbench.blocks import freeze_first
-from ganbench.registry import at_least
+from ganbench import Option, at_least, freeze_first
 
 
 class FreezeD(ganbench.Strategy):

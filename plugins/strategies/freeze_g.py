@@ -6,9 +6,7 @@ D is fine-tuned fully."""
 from __future__ import annotations
 
 import ganbench
-from ganbench import Option
-from ganbench.blocks import freeze_first
-from ganbench.registry import at_least
+from ganbench import Option, at_least, freeze_first
 
 
 class FreezeG(ganbench.Strategy):

@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 import ganbench
-from ganbench import Option
-from ganbench.blocks import block_output_shapes, output_shapes
+from ganbench import Option, block_output_shapes, output_shapes
 
 
 class ScaledBlock(nn.Module):

@@ -1,5 +1,6 @@
-"""Plugins the test suite needs: a 48-image two-class dataset (cheap reference statistics) and strategies
-that fail in adaptation or diverge in training, to exercise how the runner records them."""
+"""Plugins the test suite needs: a 48-image two-class dataset (cheap reference statistics), strategies that
+fail in adaptation or diverge in training, to exercise how the runner records them, and a metric whose
+score is better when higher, to exercise how records, tables and leaderboards follow a declared direction."""
 
 import torch
 
@@ -40,6 +41,26 @@ class Diverges(ganbench.Strategy):
 
     def generator_loss(self, nets, step):
         return torch.tensor(float("nan"))
+
+
+class BrightnessMatch(ganbench.Metric):
+    """1 - |mean brightness of generated - of reference| / 255: 1 when they match (higher is better)."""
+
+    name = "brightness-match"
+    columns = (
+        ganbench.Column("brightness_match", lower_is_better=False, label="brightness", digits=4),
+        ganbench.Column("brightness_gap", lower_is_better=True, label="gap", digits=4),
+        ganbench.Column("brightness_n", lower_is_better=None, label="images", digits=0),
+    )
+
+    def compute(self, ctx):
+        gap = float((ctx.generated.float().mean() - ctx.reference.float().mean()).abs() / 255)
+        return {"brightness_match": 1.0 - gap, "brightness_gap": gap, "brightness_n": len(ctx.generated)}
+
+
+@ganbench.hookimpl
+def register_metrics(register):
+    register(BrightnessMatch)
 
 
 @ganbench.hookimpl

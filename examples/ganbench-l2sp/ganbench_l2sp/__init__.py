@@ -3,9 +3,7 @@ Convolutional Networks") for GAN transfer: fine-tune every weight of G and D, wi
 distance between each network's weights and their source values (the "starting point")."""
 
 import ganbench
-from ganbench import Option
-from ganbench.blocks import source_parameters
-from ganbench.registry import at_least
+from ganbench import Option, at_least, source_parameters
 
 
 class L2SP(ganbench.Strategy):

@@ -1,0 +1,121 @@
+"""Planning: a grid resolved and checked into cells, each with the source model it needs, before anything
+trains. The planner is where the run context is fixed; everything it hands on depends on nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganbench.data.prepare import PreparedData, prepare_dataset
+from ganbench.errors import GanbenchError
+from ganbench.execute.context import RunContext
+from ganbench.execute.pretrain import PretrainJob
+from ganbench.grid.cells import Cell
+from ganbench.grid.config import Grid
+from ganbench.grid.expand import expand, run_id
+from ganbench.plugin.manager import load_registry
+from ganbench.plugin.registry import Registry
+from ganbench.store.records import CORE_COLUMNS
+
+
+@dataclass
+class Plan:
+    """A validated grid: everything resolved and checked, nothing trained yet."""
+
+    grid: Grid
+    cells: list[Cell]
+    run_dir: Path
+    context: RunContext
+    registry: Registry
+    #: cell id -> the job of the source model that cell needs (cells of strategies without one are absent)
+    pretrain: dict[str, PretrainJob] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.context.device)
+
+    def uses_source(self, cell: Cell) -> bool:
+        return cell.id in self.pretrain
+
+    @property
+    def runnable(self) -> list[Cell]:
+        """Cells whose plugins all loaded (the others are recorded as failed without running)."""
+        return [c for c in self.cells if not c.broken]
+
+    def jobs(self, cells: Iterable[Cell]) -> list[PretrainJob]:
+        """The distinct source models ``cells`` need, in the order cells first need them."""
+        return list(dict.fromkeys(self.pretrain[c.id] for c in cells if c.id in self.pretrain))
+
+
+def plan_matrix(
+    grid: Grid,
+    out: str | Path = "results/runs",
+    *,
+    context: RunContext | None = None,
+    cache_dir=None,
+    device: str = "auto",
+    plugins_dirs: Iterable[str] = (),
+    data_roots: Iterable[str] = (),
+) -> Plan:
+    """Resolve and check the whole grid (names, options, resolutions) and plan each cell's source model.
+    The run context is ``context``, else one built here from the other options and the environment."""
+    ctx = context or RunContext.from_environment(
+        cache_dir=cache_dir, data_roots=tuple(data_roots), plugins_dirs=tuple(plugins_dirs), device=device
+    )
+    with ctx.active():
+        registry = load_registry(context=ctx)
+        cells = expand(grid, registry)
+        pretrain = {
+            c.id: PretrainJob.for_cell(c, registry)
+            for c in cells
+            if not c.broken and registry.get("strategy", c.strategy.partition(":")[0]).cls.uses_source
+        }
+    _check_metric_columns(registry, {m for c in cells if not c.broken for m in c.metrics})
+    return Plan(grid, cells, Path(out) / run_id(grid, cells), ctx, registry, pretrain)
+
+
+def _check_metric_columns(registry: Registry, specs: set[str]) -> None:
+    """Metric columns share the record with the core's fields and each other: every name must be unique."""
+    owner: dict[str, str] = {}
+    for spec in sorted(specs):
+        ref = registry.resolve("metric", spec)
+        for column in registry.get("metric", ref.name).cls.columns:
+            if column.name in CORE_COLUMNS:
+                raise GanbenchError(
+                    f"metric '{ref.name}' declares a column '{column.name}', a field every record already has; "
+                    "rename the column"
+                )
+            if owner.get(column.name, ref.label) != ref.label:
+                raise GanbenchError(
+                    f"metrics '{owner[column.name]}' and '{ref.label}' both write the column '{column.name}'; "
+                    "run them in separate grids or rename one's column"
+                )
+            owner[column.name] = ref.label
+
+
+def check_plan(plan: Plan) -> tuple[dict[str, PreparedData], dict[str, Any]]:
+    """Load every dataset (cached) and prepare every metric, so bad input fails before any training.
+    Returns the prepared datasets by spec and the metrics' provenance (weights hashes)."""
+    datasets: dict[str, PreparedData] = {}
+    with plan.context.active():
+        for cell in plan.runnable:
+            for spec in (cell.source, cell.target):
+                if spec not in datasets:
+                    ref = plan.registry.resolve("dataset", spec)
+                    datasets[spec] = prepare_dataset(ref, plan.registry, cell.resolution, cell.channels, plan.context)
+            if cell.shots > len(datasets[cell.target]):
+                raise GanbenchError(
+                    f"{cell.shots} shots requested but target {cell.labels['target']} has only "
+                    f"{len(datasets[cell.target])} images; use --shots {len(datasets[cell.target])} or fewer"
+                )
+            if cell.budget.pretrain_steps < 1 and plan.uses_source(cell):
+                raise GanbenchError("pretrain_steps must be at least 1 for strategies that use a source model")
+        provenance: dict[str, Any] = {}
+        for spec in sorted({m for c in plan.runnable for m in c.metrics}):
+            metric = plan.registry.create(plan.registry.resolve("metric", spec))
+            provenance.update(metric.prepare(plan.device, plan.context.cache))
+    return datasets, provenance

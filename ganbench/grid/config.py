@@ -1,0 +1,139 @@
+"""What to run: the :class:`Grid` of a ``ganbench run matrix``, from defaults, a TOML file and command-line
+options, checked before anything is resolved."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ganbench.errors import GanbenchError
+from ganbench.grid.cells import Budget
+from ganbench.plugin.options import closest_first, split_spec_list
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class Grid:
+    """What ``ganbench run matrix`` runs. The defaults are the embedded default grid (no download)."""
+
+    name: str = "default"
+    arch: list[str] = field(default_factory=lambda: ["dcgan"])
+    strategy: list[str] = field(default_factory=lambda: ["scratch", "finetune", "freeze-d", "adapter"])
+    source: list[str] = field(default_factory=lambda: ["mnist5k:classes=0-4"])
+    target: list[str] = field(default_factory=lambda: ["mnist5k:classes=5-9"])
+    pairs: list[list[str]] = field(default_factory=list)  # explicit (source, target) pairs replace the cross product
+    shots: list[int] = field(default_factory=lambda: [100])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    metrics: list[str] = field(default_factory=lambda: ["fid", "kid"])
+    augment: list[str] = field(default_factory=lambda: ["none"])  # augmentations of D's inputs: a grid axis
+    baseline: bool = True  # add `scratch` when the strategies don't include it
+    resolution: int = 32
+    channels: int = 1
+    # sized so the default grid runs in under 15 minutes on 2 CPU cores, reference statistics included
+    pretrain_steps: int = 2000
+    finetune_steps: int = 400
+    batch_size: int = 64
+    lr: float = 2e-4
+    eval_samples: int = 250
+    eval_every: int = 200
+
+    def budget(self) -> Budget:
+        return Budget(
+            self.pretrain_steps, self.finetune_steps, self.batch_size, self.lr, self.eval_samples, self.eval_every
+        )
+
+    def pair_list(self) -> list[tuple[str, str]]:
+        if self.pairs:
+            return [(s, t) for s, t in self.pairs]
+        return [(s, t) for s in self.source for t in self.target]
+
+    def strategies(self) -> list[str]:
+        names = [s.partition(":")[0] for s in self.strategy]
+        return self.strategy if not self.baseline or "scratch" in names else ["scratch", *self.strategy]
+
+
+LIST_FIELDS = {"arch", "strategy", "source", "target", "metrics", "augment"}
+INT_LIST_FIELDS = {"shots", "seeds"}
+POSITIVE = {"resolution", "channels", "batch_size", "eval_samples"}
+NON_NEGATIVE = {"pretrain_steps", "finetune_steps", "eval_every"}
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise GanbenchError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise GanbenchError(f"config {path} is not valid TOML: {exc}") from None
+    data = data.get("grid", data)  # a [grid] table or top-level keys
+    data.setdefault("name", Path(path).stem)
+    return data
+
+
+def make_grid(config: dict[str, Any] | None = None, **overrides: Any) -> Grid:
+    """Defaults, then the TOML config, then command-line overrides (None means 'not given')."""
+    values = {**(config or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    known = {f.name: f for f in fields(Grid)}
+    for key in values:
+        if key not in known:
+            raise GanbenchError(f"unknown grid setting '{key}'; did you mean '{closest_first(key, known)[0]}'?")
+    grid = Grid()
+    try:
+        for key, value in values.items():
+            setattr(grid, key, _coerce(key, value, type(getattr(grid, key))))
+    except (TypeError, ValueError) as exc:
+        raise GanbenchError(f"bad grid setting: {exc}") from None
+    _check(grid)
+    return grid
+
+
+def _coerce(key: str, value: Any, current_type: type) -> Any:
+    if key in LIST_FIELDS:
+        items = split_spec_list(value) if isinstance(value, str) else [str(v) for v in value]
+        if not items:
+            raise ValueError(f"{key} is empty")
+        return items
+    if key in INT_LIST_FIELDS:
+        items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
+        try:
+            return [int(str(v).strip()) for v in items if str(v).strip()]
+        except ValueError:
+            raise ValueError(f"{key} must be integers, got {value!r}") from None
+    if key == "pairs":
+        if not all(isinstance(p, list) and len(p) == 2 for p in value):
+            raise ValueError('pairs must be a list of [source, target], e.g. [["mnist5k:classes=0-4", "digits"]]')
+        return [[str(s), str(t)] for s, t in value]
+    if current_type is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false")
+        return value
+    try:
+        return current_type(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be {current_type.__name__}, got {value!r}") from None
+
+
+def _check(grid: Grid) -> None:
+    for key in POSITIVE:
+        if getattr(grid, key) < 1:
+            raise GanbenchError(f"{key} must be at least 1 (got {getattr(grid, key)})")
+    for key in NON_NEGATIVE:
+        if getattr(grid, key) < 0:
+            raise GanbenchError(f"{key} must be 0 or more (got {getattr(grid, key)})")
+    if grid.eval_samples < 2:
+        raise GanbenchError("eval_samples must be at least 2 (FID needs a covariance)")
+    if grid.finetune_steps < 1:
+        raise GanbenchError("finetune_steps must be at least 1")
+    if grid.channels not in (1, 3):
+        raise GanbenchError(f"channels must be 1 or 3 (got {grid.channels})")
+    if not grid.shots or min(grid.shots) < 1:
+        raise GanbenchError("shots must be positive integers, e.g. --shots 10,100")
+    if not grid.seeds:
+        raise GanbenchError("seeds must list at least one integer, e.g. --seeds 0,1,2")

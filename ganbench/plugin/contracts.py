@@ -1,0 +1,292 @@
+"""The contracts plugins implement, and the small value types passed between the core and plugins.
+
+A plugin is a class with a ``name``, a tuple of declared :class:`~ganbench.plugin.options.Option` s, and a
+docstring whose first line describes it. The core instantiates it with the resolved option values
+(``self.config``), so one class serves every ``NAME:key=value`` variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ganbench.plugin.options import Option, parse_int_set
+
+
+class Plugin:
+    name: ClassVar[str]
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    def __init__(self, **config: Any) -> None:
+        defaults = {o.name: o.default for o in self.declared_options()}
+        unknown = set(config) - set(defaults)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown options {sorted(unknown)}")
+        self.config: dict[str, Any] = {**defaults, **config}
+
+    @classmethod
+    def declared_options(cls) -> tuple[Option, ...]:
+        return tuple(cls.options)
+
+
+# --------------------------------------------------------------------------------------------------
+# Architectures
+# --------------------------------------------------------------------------------------------------
+
+
+class Architecture(Plugin):
+    """A GAN architecture: builds a fresh generator and discriminator.
+
+    Contract (checked by :func:`ganbench.testing.check_architecture`):
+
+    * ``G(z)`` maps ``(N, G.z_dim)`` latents to images ``(N, channels, resolution, resolution)`` in [-1, 1];
+    * ``D(x)`` maps such images to logits of shape ``(N,)``;
+    * ``G.blocks`` / ``D.blocks`` are the ordered stages (latent side first for G, input side first for D),
+      so strategies can address "the first k blocks" of any architecture; ``D.head`` is D's output layer.
+
+    Optional, for strategies that act on more than blocks:
+
+    * ``G.styles``: an ``nn.ModuleList`` of the layers that turn the latent into per-channel style vectors
+      (StyleGAN's affine layers). When present, ``scale-shift`` scales and shifts the styles and ``adapter``
+      puts its low-rank updates on these layers, rather than on G's feature maps and convolutions.
+    * Parameters frozen by the architecture itself (a pretrained feature network inside D) are built with
+      ``requires_grad=False`` and stay out of ``blocks``; they count as frozen in every record.
+    """
+
+    resolutions: ClassVar[tuple[int, ...]] = (32,)
+
+    def build(self, resolution: int, channels: int) -> tuple[nn.Module, nn.Module]:
+        raise NotImplementedError
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the weights an architecture brings with it come from (e.g. a pretrained backbone's source and
+        sha256, or that it is random), recorded in every cell and part of the pretraining cache key. Must be
+        cheap and must not depend on ``build``. Flat str/int/float/bool values; empty for plain nets."""
+        return {}
+
+
+# --------------------------------------------------------------------------------------------------
+# Strategies
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Nets:
+    """The generator and discriminator a cell trains."""
+
+    G: nn.Module
+    D: nn.Module
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D}
+
+
+@dataclass(frozen=True)
+class SourceCheckpoint:
+    """The pretrained source weights (read-only: strategies load them, never modify them)."""
+
+    generator: dict[str, torch.Tensor]
+    discriminator: dict[str, torch.Tensor]
+    key: str
+    sha256: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def load_into(self, nets: Nets) -> None:
+        nets.G.load_state_dict(self.generator)
+        nets.D.load_state_dict(self.discriminator)
+
+
+@dataclass
+class StepInfo:
+    """What the training loop hands to a strategy's loss terms at one step."""
+
+    step: int
+    real: torch.Tensor  # real images in [-1, 1]
+    z: torch.Tensor
+    fake: torch.Tensor  # G(z), attached to G's graph
+
+
+class Strategy(Plugin):
+    """A transfer strategy: how the source model is adapted and trained on the target.
+
+    The training loop is generic: it trains every parameter with ``requires_grad=True`` after
+    :meth:`adapt`, and adds the strategy's extra loss terms. Behaviour lives here, not in the loop.
+    """
+
+    #: False for strategies that start from random weights (``scratch``): no pretraining is scheduled.
+    uses_source: ClassVar[bool] = True
+
+    def adapt(self, nets: Nets, source: SourceCheckpoint | None) -> Nets:
+        """Load source weights, freeze, add modules; return the nets to train (may be new objects)."""
+        if source is not None:
+            source.load_into(nets)
+        return nets
+
+    def param_groups(self, net: nn.Module) -> list[dict[str, Any]]:
+        """Optimizer parameter groups for one net; by default its trainable parameters at the base lr."""
+        params = [p for p in net.parameters() if p.requires_grad]
+        return [{"params": params}] if params else []
+
+    def generator_loss(self, nets: Nets, step: StepInfo) -> torch.Tensor | None:
+        """An extra term added to G's loss (regularizers such as EWC), or None."""
+        return None
+
+    def discriminator_loss(self, nets: Nets, step: StepInfo) -> torch.Tensor | None:
+        """An extra term added to D's loss, or None."""
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImageSet:
+    """uint8 images ``(N, C, H, W)`` and, when the dataset has them, int64 labels ``(N,)``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 N x C x H x W, got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels is not None and len(self.labels) != len(self.images):
+            raise ValueError("labels and images differ in length")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+CLASSES = Option("classes", parse_int_set, None, "class labels to keep, e.g. 0-4 or 1-3+7 (default: all)")
+
+
+class Dataset(Plugin):
+    """A source of real images at their native size.
+
+    ``load()`` returns every image (uint8, any size, 1 or 3 channels) with labels when there are any. Class
+    selection (the ``classes`` option every labelled dataset gets), resizing, channel conversion and n-shot
+    subsampling are done once by the core, identically for every dataset, and cached.
+    """
+
+    has_labels: ClassVar[bool] = True
+    #: bump when the content ``load()`` returns changes, so cached tensors are rebuilt
+    version: ClassVar[str] = "1"
+
+    @classmethod
+    def declared_options(cls) -> tuple[Option, ...]:
+        return tuple(cls.options) + ((CLASSES,) if cls.has_labels else ())
+
+    def load(self) -> ImageSet:
+        raise NotImplementedError
+
+    def size_hint(self) -> int | None:
+        """Number of images before class selection, when known without loading."""
+        return None
+
+    def fingerprint(self) -> str:
+        """A cheap summary of the data on disk (e.g. a hash of every file's path, size and mtime), for datasets
+        whose content can change under the same spec, such as a folder of the user's images. It is part of the
+        key the prepared tensor is cached under, so a change means decoding again. ``""`` (the default) for
+        datasets whose content is fixed by their name, options and ``version``."""
+        return ""
+
+    def locate(self) -> str | None:
+        """Where ``load()`` will read from (a folder or file), found without loading or downloading anything.
+        Raises :class:`ganbench.DataNotFound`, saying what to put where or what to install, when the
+        data is not on this machine. None (the default): nothing to find (data shipped inside a package)."""
+        return None
+
+    def provenance(self) -> dict[str, Any]:
+        """Called after ``load()``: where the data came from and what ``load()`` decided (e.g. files skipped),
+        stored with the prepared tensor. Flat str/int/float/bool values; empty by default."""
+        return {}
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """One number a metric writes: into every record, ``results.csv``, the leaderboards and the report.
+
+    ``lower_is_better`` says which way the number is better (False: higher is better), so leaderboards rank
+    by it in the right direction; None marks a detail that is not a score (a sample count, a subset size):
+    recorded, never averaged or ranked. ``label`` heads table columns (default: ``name``); ``digits`` is the
+    number of decimals tables show.
+    """
+
+    name: str
+    lower_is_better: bool | None
+    label: str = ""
+    digits: int = 4
+    help: str = ""
+
+    def describe(self, metric: str) -> dict[str, Any]:
+        """As records store it (``record["metric_columns"]``)."""
+        return {"name": self.name, "metric": metric, "lower_is_better": self.lower_is_better,
+                "label": self.label or self.name, "digits": self.digits}  # fmt: skip
+
+
+class Metric(Plugin):
+    """An evaluation metric over generated images and the target's reference images.
+
+    ``columns`` declares every number ``compute`` returns (see :class:`Column`). ``prepare`` runs once before
+    the grid starts, so a missing resource (weights) fails before any training; it returns provenance to
+    record (e.g. the weights hash). ``compute`` returns ``{column name: number}`` for exactly the declared
+    columns.
+    """
+
+    columns: ClassVar[tuple[Column, ...]] = ()
+
+    def prepare(self, device: torch.device, cache_dir: Path) -> dict[str, Any]:
+        return {}
+
+    def reference(self, ctx: EvalContext) -> None:
+        """Precompute (and cache) what depends on the reference set alone; ``ctx.generated`` is empty.
+        The runner calls it once per target before any cell, so cells' evaluation times exclude it."""
+
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
+        raise NotImplementedError
+
+
+@dataclass
+class EvalContext:
+    """One evaluation: generated images, the reference set, and a memo so metrics share features."""
+
+    generated: torch.Tensor  # uint8 (N, C, H, W)
+    reference: torch.Tensor  # uint8 (M, C, H, W)
+    reference_key: str  # content hash of the reference images, for caching their statistics
+    device: torch.device
+    cache_dir: Path
+    memo: dict[str, Any] = field(default_factory=dict)
+    progress: bool = False  # whether long work (reference features) may draw a progress bar
+
+
+# --------------------------------------------------------------------------------------------------
+# Augmentations
+# --------------------------------------------------------------------------------------------------
+
+
+class Augmentation(Plugin):
+    """A differentiable augmentation applied to every image the discriminator sees, real and generated
+    alike (so G is trained through it). A grid axis: every strategy runs with every augmentation."""
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1], (N, C, H, W) -> augmented images of the same shape; draws from torch's RNG."""
+        raise NotImplementedError
+
+
+BASE_CLASS: dict[str, type] = {
+    "architecture": Architecture,
+    "strategy": Strategy,
+    "dataset": Dataset,
+    "metric": Metric,
+    "augmentation": Augmentation,
+}

@@ -1,0 +1,207 @@
+"""How leaderboard rows read in every renderer (terminal, Markdown, HTML): numbers with their spread,
+comparison-group titles, the settings a table shares, definitions and provenance lines."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from ganbench.report.comparability import RANK_WITHIN, SETTING_FIELDS, show
+from ganbench.store.records import MetricColumn
+
+
+def number(value: Any, digits: int) -> str:
+    """``value`` with ``digits`` decimals; "" when missing."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.{digits}f}"
+
+
+def mean_std(row: pd.Series, name: str, digits: int) -> str:
+    """``mean ± std`` of a statistic of the row ("-" when missing; no std for a single value)."""
+    mean, std = row[f"{name}_mean"], row[f"{name}_std"]
+    if pd.isna(mean):
+        return "-"
+    return number(mean, digits) + (f" ± {number(std, digits)}" if not pd.isna(std) else "")
+
+
+def metric_cell(row: pd.Series, column: MetricColumn) -> str:
+    """A metric column's mean ± std, with its count when fewer cells than the row's have it."""
+    text = mean_std(row, column.name, column.digits)
+    count = row.get(f"{column.name}_n")
+    return text + (f" (n={count})" if text != "-" and not pd.isna(count) and count != row["n"] else "")
+
+
+def percent(value: Any) -> str:
+    return "-" if pd.isna(value) else f"{value * 100:.3g}%"
+
+
+def integer(value: Any) -> str:
+    return "-" if pd.isna(value) else str(int(value))
+
+
+def gain_cell(row: pd.Series, digits: int) -> str:
+    if pd.isna(row["gain_vs_scratch"]):
+        return "-"
+    std = row["gain_vs_scratch_std"]
+    text = number(row["gain_vs_scratch"], digits) + (f" ± {number(std, digits)}" if not pd.isna(std) else "")
+    return text + (f" (n={row['gain_n']})" if row["gain_n"] != row["n"] else "")
+
+
+def steps_cell(row: pd.Series) -> str:
+    if pd.isna(row["steps_to_scratch"]):
+        return "never" if not pd.isna(row["gain_n"]) and row["gain_n"] else "-"
+    return f"{row['steps_to_scratch']:.0f} ({row['reached_n']}/{row['gain_n']})"
+
+
+def status_cell(row: pd.Series) -> str:
+    parts = [f"{row['n']} ok"]
+    if row["n_diverged"]:
+        parts.append(f"{row['n_diverged']} diverged")
+    if row["n_failed"]:
+        parts.append(f"{row['n_failed']} failed")
+    return ", ".join(parts)
+
+
+def header(column: MetricColumn) -> str:
+    """A metric column's table header: its label and which way is better."""
+    return f"{column.label} {'↓' if column.lower_is_better else '↑'}"
+
+
+def rank_label(frame: pd.DataFrame) -> str:
+    ranked: MetricColumn | None = frame.attrs.get("rank_by")
+    return ranked.label if ranked else "score"
+
+
+# (header, value of a row, is text from the records): text is escaped; formatted numbers never are
+Display = tuple[str, Callable[[pd.Series], str], bool]
+
+
+def display_columns(frame: pd.DataFrame) -> list[Display]:
+    """The columns of the readable tables: every metric column the records score, then the transfer and cost
+    columns."""
+    ranked: MetricColumn | None = frame.attrs.get("rank_by")
+    label, digits = rank_label(frame), ranked.digits if ranked else 2
+
+    def metric(column: MetricColumn) -> Display:
+        return header(column), lambda r: metric_cell(r, column), False
+
+    return [
+        ("rank", lambda r: integer(r["rank"]), False),
+        ("augment", lambda r: r["augment"], True),
+        ("strategy", lambda r: r["strategy"], True),
+        *(metric(c) for c in frame.attrs.get("metric_columns", [])),
+        (f"{label} gain vs scratch", lambda r: gain_cell(r, digits), False),
+        (f"steps to scratch {label}", steps_cell, False),
+        ("trainable", lambda r: percent(r["trainable_fraction"]), False),
+        ("device s/cell", lambda r: mean_std(r, "device_s_per_cell", 1), False),
+        ("fine-tune s", lambda r: mean_std(r, "finetune_s", 1), False),
+        ("step ms", lambda r: mean_std(r, "step_ms", 1), False),
+        ("img/s", lambda r: mean_std(r, "images_per_s", 0), False),
+        ("eval s", lambda r: mean_std(r, "eval_s", 1), False),
+        ("peak MB", lambda r: mean_std(r, "peak_mem_mb", 0), False),
+        ("pretrain s", lambda r: mean_std(r, "pretrain_s", 1), False),
+        ("seeds", status_cell, False),
+    ]
+
+
+def display_rows(frame: pd.DataFrame, rows: pd.DataFrame, escape) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted cells of a comparison group's ``rows``; ``escape`` is applied to text cells."""
+    columns = [c for c in display_columns(frame) if c[0] != "augment" or (rows["augment"] != "none").any()]
+    cells = [[escape(str(get(row))) if text else get(row) for _, get, text in columns] for _, row in rows.iterrows()]
+    return [c[0] for c in columns], cells
+
+
+def settings_text(values: dict[str, Any]) -> str:
+    """The settings every row shares, as a sentence fragment."""
+    v = {k: show(x) for k, x in values.items()}
+    parts = []
+    if "resolution" in v:
+        channels = f", {v['channels']} channel{'' if v['channels'] == '1' else 's'}" if "channels" in v else ""
+        parts.append(f"{v['resolution']} px{channels}")
+    budget = [f"{label} {v[k]}" for k, label in (("pretrain_steps", "pretrain steps"),
+              ("finetune_steps", "fine-tune steps"), ("batch_size", "batch"), ("lr", "lr"),
+              ("eval_every", "eval every")) if k in v]  # fmt: skip
+    if budget:
+        parts.append(", ".join(budget))
+    if "n_gen" in v or "n_ref" in v:
+        parts.append(
+            f"metrics of {v.get('n_gen', 'varying')} generated vs {v.get('n_ref', 'per-target')} reference images"
+        )
+    if "fid_mode" in v:
+        parts.append(f"{v['fid_mode']} mode")
+    if "inception_sha1" in v:
+        parts.append(f"Inception sha1 {v['inception_sha1']}")
+    return "; ".join(parts)
+
+
+def shared_settings(frame: pd.DataFrame) -> dict[str, Any]:
+    """Setting fields with one value over the whole table (the others are shown per comparison group)."""
+    return {k: frame[k].iloc[0] for k in SETTING_FIELDS if len(frame) and frame[k].nunique(dropna=False) == 1}
+
+
+def comparison_groups(frame: pd.DataFrame) -> list[tuple[dict[str, Any], pd.DataFrame]]:
+    """(key values, rows) per comparison group, in table order."""
+    keys = RANK_WITHIN + list(frame.attrs.get("mixed", []))
+    out: list[tuple[dict[str, Any], list[Any]]] = []
+    seen: dict[tuple, int] = {}
+    for index, row in frame.iterrows():
+        key = tuple(show(row[k]) for k in keys)
+        if key not in seen:
+            seen[key] = len(out)
+            out.append(({k: row[k] for k in keys}, []))
+        out[seen[key]][1].append(index)
+    return [(values, frame.loc[rows]) for values, rows in out]
+
+
+def group_title(values: dict[str, Any], rows: pd.DataFrame, settings: dict[str, Any]) -> str:
+    """``arch: source → target, shots``, plus the settings this group does not share with the table."""
+    title = f"{values['arch']}: {values['source']} → {values['target']}, {values['shots']} shots"
+    extra = [f"{k} {show(v)}" for k, v in values.items() if k not in RANK_WITHIN]
+    extra += [setting_text(k, rows[k].iloc[0]) for k in SETTING_FIELDS
+              if k not in settings and k not in values and rows[k].nunique(dropna=False) == 1
+              and not pd.isna(rows[k].iloc[0])]  # fmt: skip
+    return title + (f" ({', '.join(extra)})" if extra else "")
+
+
+def setting_text(name: str, value: Any) -> str:
+    if name != "arch_weights":
+        return f"{name} {show(value)}"
+    # "backbone=x;backbone_sha256=<64 hex>;..." -> "backbone=x, backbone_sha256=579344248a93…, ..."
+    parts = [p.partition("=") for p in str(value).split(";")]
+    return ", ".join(f"{k}={v[:12] + '…' if k.endswith('sha256') else v}" for k, _, v in parts)
+
+
+def provenance_lines(frame: pd.DataFrame) -> list[str]:
+    def union(name: str) -> str:
+        values = {v for cell in frame[name].dropna() for v in str(cell).split(";")}
+        return ", ".join(sorted(values)) or "unknown"
+
+    return [
+        f"ganbench {union('ganbench_version')}, torch {union('torch_version')}, clean-fid {union('cleanfid_version')}",
+        f"device: {union('device')}",
+        f"git revision: {union('git_revision')}",
+        f"latest cell finished: {frame['date'].dropna().max() if frame['date'].notna().any() else 'unknown'}",
+        f"runs: {union('runs')}",
+    ]
+
+
+def definitions(frame: pd.DataFrame) -> str:
+    """What the table's numbers mean, in the terms of its ranking column."""
+    ranked: MetricColumn | None = frame.attrs.get("rank_by")
+    label = rank_label(frame)
+    best, sign = ("lowest", f"scratch {label} − this {label}") if not ranked or ranked.lower_is_better else (
+        "highest", f"this {label} − scratch {label}")  # fmt: skip
+    reach = "at or below" if not ranked or ranked.lower_is_better else "at or above"
+    return (
+        "Mean ± sample standard deviation (ddof=1) over the seeds whose cell finished ok; diverged and failed "
+        "cells are counted, never averaged. Every metric at the final fine-tuning step (↓: lower is better, ↑: "
+        f"higher is better). Rank 1 = {best} mean {label} within the comparison group. {label} gain vs scratch: "
+        f"mean over seeds of ({sign}), paired by seed, positive when better. Steps to scratch {label}: first "
+        f"evaluated step at which this strategy's {label} is {reach} the paired scratch cell's final {label}, mean "
+        "over the seeds that reached it (reached/paired). Device s/cell: fine-tuning plus evaluation seconds of "
+        "one cell; pretraining is shown apart, shared by every strategy of a source."
+    )

@@ -1,0 +1,138 @@
+"""Pictures: a run's curves (``curves.png``) and a leaderboard's curves and cost plots (the HTML report).
+
+Every picture is of one metric column, the ranking one: FID unless the records or the user say otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ganbench.store.cache import atomic_write_bytes
+from ganbench.store.records import MetricColumn, metric_columns
+
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig, dpi: int = 100) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def _direction(column: MetricColumn) -> str:
+    return "lower is better" if column.lower_is_better else "higher is better"
+
+
+def _value(point: dict[str, Any], name: str) -> float | None:
+    value = point.get(name)
+    return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+def default_column(records: list[dict[str, Any]]) -> MetricColumn | None:
+    """FID when the records score it, else their first scored column."""
+    scored = [c for c in metric_columns(records) if c.lower_is_better is not None]
+    return next((c for c in scored if c.name == "fid"), scored[0] if scored else None)
+
+
+def plot_curves(records: list[dict[str, Any]], path: Path, column: MetricColumn | None = None) -> bool:
+    """A run's ``curves.png``: the metric column against fine-tuning step, one panel per (architecture, pair,
+    shots), one line per cell (strategy, seed). Returns False when no record has a curve to draw."""
+    column = column or default_column(records)
+    if column is None:
+        return False
+    panels: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r.get("status") == "ok" and any(column.name in p for p in r.get("curve", [])):
+            panels[(r["arch"], r["source"], r["target"], r["shots"])].append(r)
+    if not panels:
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    for ax, ((arch, source, target, shots), rows) in zip(axes[0], sorted(panels.items())):
+        for r in sorted(rows, key=lambda r: (r["strategy"], r["seed"])):
+            steps = [p["step"] for p in r["curve"] if column.name in p]
+            values = [p[column.name] for p in r["curve"] if column.name in p]
+            ax.plot(steps, values, marker="o", label=f"{r['strategy']} (seed {r['seed']})")
+        ax.set_title(f"{arch}: {source} → {target}, {shots} shots", fontsize=9)
+        ax.set_xlabel("fine-tuning step")
+        ax.set_ylabel(f"{column.label} ({_direction(column)})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_write_bytes(path, _png(fig, dpi=110))
+    return True
+
+
+def curves_png(title: str, records: list[dict[str, Any]], column: MetricColumn) -> bytes | None:
+    """The column against step, one line per (strategy, augment): the mean over seeds, shaded ± one std."""
+    lines: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        label = r["strategy"] + ("" if r.get("augment") in (None, "none") else f" +{r['augment']}")
+        for point in r.get("curve") or []:
+            if (value := _value(point, column.name)) is not None:
+                lines[label][int(point["step"])].append(value)
+    if not lines:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, by_step in sorted(lines.items()):
+        steps = sorted(by_step)
+        means = [statistics.fmean(by_step[s]) for s in steps]
+        stds = [statistics.stdev(by_step[s]) if len(by_step[s]) > 1 else 0.0 for s in steps]
+        seeds = max(len(v) for v in by_step.values())
+        (line,) = ax.plot(steps, means, marker="o", label=f"{label} (n={seeds})")
+        ax.fill_between(steps, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
+                        color=line.get_color(), alpha=0.2)  # fmt: skip
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("fine-tuning step")
+    ax.set_ylabel(f"{column.label} (mean ± std over seeds; {_direction(column)})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def cost_png(title: str, rows: pd.DataFrame, column: MetricColumn) -> bytes | None:
+    """Mean of the column against mean device-seconds per cell, error bars of one std, a marker per
+    architecture."""
+    mean, std = f"{column.name}_mean", f"{column.name}_std"
+    rows = rows.dropna(subset=[mean, "device_s_per_cell_mean"])
+    if rows.empty:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, arch in enumerate(sorted(rows["arch"].astype(str).unique())):
+        part = rows[rows["arch"].astype(str) == arch]
+        ax.errorbar(part["device_s_per_cell_mean"], part[mean], xerr=part["device_s_per_cell_std"].fillna(0),
+                    yerr=part[std].fillna(0), fmt=MARKERS[i % len(MARKERS)], capsize=3, label=arch)  # fmt: skip
+        for _, row in part.iterrows():
+            label = row["strategy"] + ("" if row["augment"] == "none" else f" +{row['augment']}")
+            ax.annotate(label, (row["device_s_per_cell_mean"], row[mean]), textcoords="offset points",
+                        xytext=(5, 5), fontsize=8)  # fmt: skip
+    spread = rows["device_s_per_cell_mean"]
+    if spread.min() > 0 and spread.max() / spread.min() > 10:
+        ax.set_xscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("device seconds per cell (fine-tuning + evaluation)")
+    ax.set_ylabel(f"{column.label} (mean over seeds; {_direction(column)})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="architecture", title_fontsize=8)
+    fig.tight_layout()
+    return _png(fig)

@@ -1,0 +1,108 @@
+"""The ganbench.testing checks, run over every registered plugin (timm-style)."""
+
+import pytest
+import torch
+
+from ganbench.plugin.manager import load_registry
+from ganbench.testing import check_architecture, check_dataset, check_metric, check_strategy, tiny_architecture
+
+REGISTRY = load_registry()
+
+
+def _entries(kind):
+    return [pytest.param(e, id=e.name) for e in REGISTRY.entries(kind)]
+
+
+# Options that make any architecture tiny (each one applies where the architecture declares it), so every
+# strategy can be run on every architecture in seconds.
+TINY = {"width": 4, "d_width": 4, "z_dim": 8, "w_dim": 8, "generator_width": 4, "head_width": 4}
+
+
+def tiny(entry):
+    declared = {o.name for o in entry.options}
+    return entry.cls(**{k: v for k, v in TINY.items() if k in declared})
+
+
+@pytest.mark.parametrize("entry", _entries("architecture"))
+@pytest.mark.parametrize("channels", [1, 3])
+def test_architecture_contract(entry, channels):
+    arch = entry.cls()
+    for resolution in arch.resolutions:
+        counts = check_architecture(arch, resolution=resolution, channels=channels)
+        assert counts["params_g"] > 0 and counts["params_d"] > 0
+
+
+@pytest.mark.parametrize("entry", _entries("architecture"))
+def test_architecture_every_declared_resolution(entry):
+    arch = entry.cls()
+    for resolution in arch.resolutions:
+        G, D = arch.build(resolution, 1)
+        images = G(torch.randn(2, G.z_dim))
+        assert images.shape == (2, 1, resolution, resolution)
+        assert D(images).shape == (2,)
+
+
+@pytest.mark.parametrize("entry", _entries("strategy"))
+@pytest.mark.parametrize("arch_entry", _entries("architecture"))
+def test_strategy_contract(entry, arch_entry):
+    """Every strategy on every architecture (tiny widths): trains, freezes what it says, deterministic."""
+    counts = check_strategy(entry.cls(), tiny(arch_entry))
+    assert 0 < counts["trainable"] <= counts["total"]
+
+
+def test_strategies_train_what_they_say():
+    """Trainable counts on the tiny DCGAN, derived from its layer shapes."""
+    reg, arch = REGISTRY, tiny_architecture()
+    G, D = arch.build(32, 1)
+    total_g = sum(p.numel() for p in G.parameters())
+    total_d = sum(p.numel() for p in D.parameters())
+    assert check_strategy(reg.get("strategy", "scratch").cls()) == {
+        "trainable": total_g + total_d,
+        "total": total_g + total_d,
+    }
+    assert check_strategy(reg.get("strategy", "finetune").cls())["trainable"] == total_g + total_d
+    frozen = sum(p.numel() for p in D.blocks[:2].parameters())
+    assert check_strategy(reg.get("strategy", "freeze-d").cls(layers=2))["trainable"] == total_g + total_d - frozen
+    adapter = check_strategy(reg.get("strategy", "adapter").cls(rank=1))
+    head = sum(p.numel() for p in D.head.parameters())
+    # rank-1 updates: one row and one column per weight matrix (rows = dim 0, cols = the rest)
+    lora = sum(
+        w.shape[0] + w[0].numel()
+        for net in (G, D)
+        for n, w in net.blocks.named_parameters()
+        if n.endswith("weight") and w.ndim == 4
+    )
+    assert adapter["trainable"] == lora + head
+    assert adapter["total"] == total_g + total_d + lora
+
+
+def test_freeze_d_refuses_more_layers_than_d_has():
+    from ganbench.errors import GanbenchError
+    from ganbench.testing import tiny_nets
+
+    strategy = REGISTRY.get("strategy", "freeze-d").cls(layers=9)
+    with pytest.raises(GanbenchError, match="only 3 blocks"):
+        strategy.adapt(tiny_nets(), None)
+
+
+@pytest.mark.parametrize("entry", _entries("dataset"))
+def test_dataset_contract(entry, monkeypatch):
+    from ganbench.data.roots import DataNotFound
+
+    monkeypatch.setenv("GANBENCH_OFFLINE", "1")  # the data already on this machine; never a download
+    try:
+        counts = check_dataset(entry.cls())
+    except DataNotFound as exc:
+        # file-backed datasets absent from this machine must say, in one line, what to do (their parsing is
+        # tested on files written in their formats: tests/plugins/test_datasets.py)
+        message = str(exc)
+        assert "\n" not in message and entry.name in message
+        assert "path=" in message or "GANBENCH_DATA" in message or "/" in message, message
+        return
+    assert counts["images"] == entry.cls().size_hint()
+
+
+@pytest.mark.parametrize("entry", _entries("metric"))
+def test_metric_contract(entry, session_cache):
+    values = check_metric(entry.cls(), session_cache)
+    assert all(v == v for v in values.values())

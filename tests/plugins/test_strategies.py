@@ -1,0 +1,131 @@
+"""What each built-in strategy freezes, adds or regularizes, in numbers."""
+
+import pytest
+import torch
+
+from ganbench.plugin.contracts import StepInfo
+from ganbench.plugin.manager import load_registry
+from ganbench.testing import fake_source, tiny_architecture, tiny_nets
+
+REGISTRY = load_registry()
+SOURCE_STRATEGIES = [e.name for e in REGISTRY.entries("strategy") if e.cls.uses_source]
+ARCHITECTURES = REGISTRY.names("architecture")
+# tiny versions of every architecture (each option applies where the architecture declares it)
+TINY = {"width": 4, "d_width": 4, "z_dim": 8, "w_dim": 8, "generator_width": 4, "head_width": 4}
+
+
+def tiny_arch(name):
+    entry = REGISTRY.get("architecture", name)
+    declared = {o.name for o in entry.options}
+    return entry.cls(**{k: v for k, v in TINY.items() if k in declared})
+
+
+@pytest.fixture(scope="module")
+def source():
+    return fake_source()
+
+
+@pytest.fixture(scope="module")
+def sources():
+    """A fake source checkpoint per tiny architecture, made on first use."""
+    made = {}
+
+    def get(arch_name):
+        if arch_name not in made:
+            made[arch_name] = fake_source(tiny_arch(arch_name))
+        return made[arch_name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", SOURCE_STRATEGIES)
+@pytest.mark.parametrize("arch_name", ARCHITECTURES)
+def test_adapted_nets_start_at_the_source_model(name, arch_name, sources, make_strategy, sample_g):
+    """Adapters and scale/shift start at zero, so every transfer strategy begins where the source ends,
+    on every architecture."""
+    arch, source = tiny_arch(arch_name), sources(arch_name)
+    reference = tiny_nets(arch, seed=0)
+    source.load_into(reference)
+    fresh = tiny_nets(arch, seed=1)
+    # D in eval mode, so that reading a spectrally normalized weight (adapter does, to size its update)
+    # runs no power iteration: D's output then depends on the loaded source and the adapters alone
+    reference.D.eval(), fresh.D.eval()
+    nets = make_strategy(name).adapt(fresh, source)
+    torch.testing.assert_close(sample_g(nets.G), sample_g(reference.G), rtol=0, atol=1e-6)
+    z = torch.randn(4, nets.G.z_dim, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():  # D too: adapters start at zero, frozen layers hold the source's values
+        images = reference.G(z)
+        torch.testing.assert_close(nets.D(images), reference.D(images), rtol=0, atol=1e-5)
+
+
+def _counts(nets):
+    total = sum(p.numel() for net in (nets.G, nets.D) for p in net.parameters())
+    trainable = sum(p.numel() for net in (nets.G, nets.D) for p in net.parameters() if p.requires_grad)
+    return trainable, total
+
+
+def test_freeze_g_freezes_the_first_generator_blocks(source, make_strategy):
+    nets = make_strategy("freeze-g:layers=2").adapt(tiny_nets(), source)
+    frozen = sum(p.numel() for p in nets.G.blocks[:2].parameters())
+    trainable, total = _counts(nets)
+    assert trainable == total - frozen
+    assert all(p.requires_grad for p in nets.G.blocks[2:].parameters())
+
+
+def test_scale_shift_trains_only_channel_affines_of_g(source, make_strategy):
+    nets = make_strategy("scale-shift").adapt(tiny_nets(), source)
+    g_trainable = {n: p.numel() for n, p in nets.G.named_parameters() if p.requires_grad}
+    assert all(n.endswith((".scale", ".shift")) for n in g_trainable)
+    # tiny DCGAN (width 4): G blocks output 16, 8, 4 channels before the image block
+    assert sum(g_trainable.values()) == 2 * (16 + 8 + 4)
+    assert all(p.requires_grad for p in nets.D.parameters())
+    frozen_d = make_strategy("scale-shift:train_d=false").adapt(tiny_nets(), source)
+    assert [n for n, p in frozen_d.D.named_parameters() if p.requires_grad] == ["head.weight", "head.bias"]
+
+
+def test_ewc_fisher_is_normalized_and_the_penalty_pulls_back(source, make_strategy):
+    strategy = make_strategy("ewc:lambda=100,fisher_samples=64")
+    nets = strategy.adapt(tiny_nets(), source)
+    fisher = torch.cat([f.flatten() for f in strategy.fisher.values()])
+    assert torch.isfinite(fisher).all() and (fisher >= 0).all()
+    assert fisher.mean().item() == pytest.approx(1.0, rel=1e-5)
+    assert strategy.generator_loss(nets, None).item() == 0.0  # at the source: no pull
+    weight = nets.G.blocks[1][0].weight
+    with torch.no_grad():
+        weight.add_(0.1)
+    penalty = strategy.generator_loss(nets, None)
+    expected = 100 * (strategy.fisher["blocks.1.0.weight"] * 0.01).sum() / fisher.numel()
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-4)
+    penalty.backward()
+    assert (weight.grad * strategy.fisher["blocks.1.0.weight"] >= 0).all()  # gradient points back to source
+
+
+def test_cdc_consistency_is_zero_at_the_source_and_grows_with_drift(source, make_strategy):
+    strategy = make_strategy("cdc:lambda=1")
+    nets = strategy.adapt(tiny_nets(), source)
+    z = torch.randn(6, nets.G.z_dim, generator=torch.Generator().manual_seed(0))
+    fake = nets.G(z)
+    at_source = strategy.generator_loss(nets, StepInfo(1, fake, z, fake))
+    assert at_source.item() == pytest.approx(0.0, abs=1e-6)
+    with torch.no_grad():
+        for p in nets.G.blocks[1].parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    fake = nets.G(z)
+    drifted = strategy.generator_loss(nets, StepInfo(2, fake, z, fake))
+    assert drifted.item() > 1e-4
+    drifted.backward()
+    assert nets.G.blocks[0][0].weight.grad.abs().sum() > 0
+    assert all(not p.requires_grad for p in strategy.anchor.parameters())
+
+
+def test_strategies_needing_a_source_say_so(make_strategy):
+    from ganbench.errors import GanbenchError
+
+    for name in ("ewc", "cdc"):
+        with pytest.raises(GanbenchError, match="needs a source model"):
+            make_strategy(name).adapt(tiny_nets(), None)
+
+
+def test_tiny_architecture_is_what_the_counts_assume():
+    G, _ = tiny_architecture().build(32, 1)
+    assert [b[0].out_channels for b in G.blocks] == [16, 8, 4, 1]
