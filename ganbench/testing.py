@@ -193,8 +193,8 @@ def check_dataset(dataset: Dataset, max_images: int | None = None) -> dict[str, 
 
 
 def check_metric(metric: Metric, cache_dir: str | Path, device: str = "cpu", n: int = 12) -> dict[str, float]:
-    """``compute`` returns finite numbers, deterministically, and scores the reference set against
-    itself better than against unrelated noise."""
+    """``compute`` returns exactly the declared columns, finite, deterministically, and its first scored column
+    rates the reference set against itself better than against unrelated noise, in its declared direction."""
     dev = torch.device(device)
     metric.prepare(dev, Path(cache_dir))
     reference = fake_images(n, 1, 32, seed=10)
