@@ -90,11 +90,12 @@ def _run_cell(
     arch = registry.create(registry.resolve("architecture", cell.arch))
     target = prepare_dataset(registry.resolve("dataset", cell.target), registry, cell.resolution, cell.channels)
     shots = target.images[select_shots(len(target), cell.shots, cell.seed)]
+    weights = arch.provenance()
     source, pretrain = None, {"pretrain_s": None, "pretrain_cache_hit": None, "pretrain_key": None}
     if strategy.uses_source:
         if job is None:
             raise GanbenchError(f"strategy {cell.strategy} needs a source model, but none was planned for this cell")
-        _check_weights(arch.provenance(), job)
+        _check_weights(weights, job)
         source = require_pretrained(job, context)
         pretrain = {"pretrain_s": source.meta["seconds"], "pretrain_cache_hit": True, "pretrain_key": job.key}
 
@@ -118,7 +119,7 @@ def _run_cell(
     record = {
         **base, "status": "ok", "error": None,
         **{k: v for k, v in final.items() if k != "step"},
-        **counts, **pretrain, **provenance, "arch_weights": _flat(arch.provenance()),
+        **counts, **pretrain, **provenance, "arch_weights": _flat(weights),
         "finetune_s": result.train_seconds, "step_ms": statistics.median(result.step_ms),
         "images_per_s": cell.budget.batch_size * len(result.step_ms) / result.train_seconds,
         "eval_s": result.eval_seconds, "peak_mem_mb": memory.peak_mb, "peak_mem_kind": memory.kind,

@@ -89,8 +89,9 @@ def run_matrix(
         bar.close()
     except KeyboardInterrupt:
         interrupted = True
-    records = [r for r in load_records(run_dir) if r["cell_id"] in {c.id for c in plan.cells}]
-    write_tables(run_dir, load_records(run_dir))
+    on_disk = load_records(run_dir)
+    write_tables(run_dir, on_disk)
+    records = [r for r in on_disk if r["cell_id"] in {c.id for c in plan.cells}]
     if records:
         plot_curves(records, run_dir / "curves.png")
     manifest.update(

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ganbench.errors import GanbenchError
 from ganbench.report.comparability import RANK_WITHIN, RUN, SETTING_FIELDS, check_settings, fill_settings, same_key
-from ganbench.store.records import COMPLETE, MetricColumn, metric_columns
+from ganbench.store.records import COMPLETE, MetricColumn, headline_column, metric_columns, scored_columns
 from ganbench.store.runs import RunRecords, finished_at, load_runs
 
 LEADERBOARD_SCHEMA_VERSION = 2
@@ -34,7 +34,6 @@ GROUP_COLUMNS = [*RANK_WITHIN, "augment", "strategy"]  # one leaderboard row
 COST_STATS = ["device_s_per_cell", "finetune_s", "step_ms", "images_per_s", "eval_s", "peak_mem_mb", "pretrain_s"]
 PROVENANCE_FIELDS = ["ganbench_version", "torch_version", "cleanfid_version", "device", "git_revision"]
 TRANSFER_COLUMNS = ["gain_vs_scratch", "gain_vs_scratch_std", "gain_n", "steps_to_scratch", "reached_n"]
-DEFAULT_RANK_BY = "fid"
 SCRATCH = "scratch"
 
 
@@ -190,10 +189,10 @@ def _rank(frame: pd.DataFrame, rank_keys: list[str], rank_by: MetricColumn | Non
 def ranking_column(columns: list[MetricColumn], rank_by: str | None) -> MetricColumn | None:
     """The column to rank by: ``rank_by``, else ``fid`` when the records have it, else their first score
     (None when they have none: no rank, no gain)."""
-    scored = {c.name: c for c in columns if c.lower_is_better is not None}
-    if not scored and rank_by is None:
-        return None
-    name = rank_by or (DEFAULT_RANK_BY if DEFAULT_RANK_BY in scored else next(iter(scored)))
+    if rank_by is None:
+        return headline_column(columns)
+    scored = {c.name: c for c in scored_columns(columns)}
+    name = rank_by
     if name not in scored:
         details = [c.name for c in columns if c.lower_is_better is None]
         why = f"'{name}' is not a score (it has no better direction)" if name in details else f"no column '{name}'"
@@ -209,7 +208,7 @@ def leaderboard_frame(loaded: RunRecords, allow_mixed: bool = False, rank_by: st
     fill_settings(records)
     columns = metric_columns(records)
     ranked = ranking_column(columns, rank_by)
-    scored = [c for c in columns if c.lower_is_better is not None]
+    scored = scored_columns(columns)
     mixed = check_settings(records, allow_mixed)
     key_fields = [*GROUP_COLUMNS, *mixed]
     rank_keys = [*RANK_WITHIN, *mixed]

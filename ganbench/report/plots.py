@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.store.cache import atomic_write_bytes
-from ganbench.store.records import MetricColumn, metric_columns
+from ganbench.store.records import MetricColumn, headline_column, metric_columns
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
@@ -45,16 +45,10 @@ def _value(point: dict[str, Any], name: str) -> float | None:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
-def default_column(records: list[dict[str, Any]]) -> MetricColumn | None:
-    """FID when the records score it, else their first scored column."""
-    scored = [c for c in metric_columns(records) if c.lower_is_better is not None]
-    return next((c for c in scored if c.name == "fid"), scored[0] if scored else None)
-
-
 def plot_curves(records: list[dict[str, Any]], path: Path, column: MetricColumn | None = None) -> bool:
     """A run's ``curves.png``: the metric column against fine-tuning step, one panel per (architecture, pair,
     shots), one line per cell (strategy, seed). Returns False when no record has a curve to draw."""
-    column = column or default_column(records)
+    column = column or headline_column(metric_columns(records))
     if column is None:
         return False
     panels: dict[tuple, list[dict[str, Any]]] = defaultdict(list)

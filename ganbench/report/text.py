@@ -20,7 +20,7 @@ from ganbench.report.formatting import (
     status_cell,
     steps_cell,
 )
-from ganbench.store.records import MetricColumn, metric_columns
+from ganbench.store.records import MetricColumn, headline_column, metric_columns, scored_columns
 
 PLURAL = {
     "architecture": "architectures",
@@ -117,7 +117,7 @@ def _record_columns(records: list[dict[str, Any]]) -> list[tuple[str, Any, bool]
     def metric(column: MetricColumn):
         return column.label, lambda r: _num(r.get(column.name), column.digits), True
 
-    scored = [c for c in metric_columns(records) if c.lower_is_better is not None]
+    scored = scored_columns(metric_columns(records))
     return [
         ("arch", lambda r: r["arch"], False),
         ("source -> target", lambda r: f"{r['source']} -> {r['target']}", False),
@@ -142,8 +142,7 @@ SHAREABLE = 5
 
 def _sort_key(records: list[dict[str, Any]]):
     """Failures last; then by FID (else the first scored column), best first."""
-    scored = [c for c in metric_columns(records) if c.lower_is_better is not None]
-    by = next((c for c in scored if c.name == "fid"), scored[0] if scored else None)
+    by = headline_column(metric_columns(records))
 
     def key(r: dict[str, Any]) -> tuple[bool, float]:
         value = r.get(by.name) if by else None

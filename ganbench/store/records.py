@@ -70,6 +70,20 @@ def metric_columns(records: Iterable[dict[str, Any]]) -> list[MetricColumn]:
     return list(seen.values())
 
 
+def scored_columns(columns: Iterable[MetricColumn]) -> list[MetricColumn]:
+    """The columns that are scores (better lower or higher), in order; details left out."""
+    return [c for c in columns if c.lower_is_better is not None]
+
+
+HEADLINE = "fid"  # the score tables sort by and leaderboards rank by unless told otherwise
+
+
+def headline_column(columns: Iterable[MetricColumn]) -> MetricColumn | None:
+    """FID when it is among the scored columns, else the first score; None when there is no score."""
+    scored = scored_columns(columns)
+    return next((c for c in scored if c.name == HEADLINE), scored[0] if scored else None)
+
+
 def result_columns(records: list[dict[str, Any]]) -> list[str]:
     """The columns of results.csv for these records."""
     return [*IDENTITY_COLUMNS, *(c.name for c in metric_columns(records)), *COST_AND_PROVENANCE_COLUMNS]
