@@ -2,9 +2,10 @@
 # The checks and measurements that need a GPU, from the repository root of an installed checkout:
 #   benchmarks/gpu_check.sh OUT_DIR [STAGE...]
 # Stages (default: all of them, in this order):
-#   tests   the CUDA-path tests (tests/test_cuda.py: event timing, allocator peak memory, a whole cell, FID on
+#   tests   the CUDA-path tests (pytest -m gpu: event timing, allocator peak memory, a whole cell, FID on
 #           GPU vs CPU, every architecture with every strategy)
 #   bench   the step-time benchmark of every architecture (benchmarks/test_step_time.py), JSON in OUT_DIR
+#   fid     the FID pipeline benchmark on the GPU (benchmarks/fid_pipeline.py): ganbench vs clean-fid, images/s
 #   default the default grid over $SEEDS (default 0,1,2) and its leaderboard
 #   archs   the four-architecture grid over $ARCH_SEEDS (default $SEEDS) and its leaderboard; bounded by
 #           $ARCHS_TIMEOUT seconds when set (complete cells are kept; rerunning resumes)
@@ -12,7 +13,7 @@
 set -uo pipefail
 out=${1:?usage: benchmarks/gpu_check.sh OUT_DIR [tests|bench|default|archs]...}
 shift
-stages=${*:-tests bench default archs}
+stages=${*:-tests bench fid default archs}
 seeds=${SEEDS:-0,1,2}
 mkdir -p "$out"
 runs="$out/runs"
@@ -30,10 +31,13 @@ leaderboard() {  # grid name
 for stage in $stages; do
     case $stage in
     tests)
-        python -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$out/cuda-tests.txt" || status=1 ;;
+        python -m pytest -q -p no:cacheprovider -m gpu tests 2>&1 | tee "$out/cuda-tests.txt" || status=1 ;;
     bench)
         python -m pytest -q -p no:cacheprovider benchmarks/test_step_time.py --benchmark-only \
             --benchmark-json="$out/step-time.json" 2>&1 | tail -30 | tee "$out/step-time.txt" || status=1 ;;
+    fid)
+        python benchmarks/fid_pipeline.py --device cuda --n 2000 --n-ref 2000 --resolution 64 --channels 3 2>&1 |
+            tee "$out/fid-pipeline.txt" || status=1 ;;
     default)
         ganbench run matrix --name default --seeds "$seeds" --device cuda --out "$runs" --quiet 2>&1 |
             tee "$out/default-run.txt" || status=1

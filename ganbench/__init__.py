@@ -25,9 +25,18 @@ from ganbench.execute.plan import Plan, plan_matrix
 from ganbench.grid.cells import Budget, Cell
 from ganbench.grid.config import Grid, load_config, make_grid
 from ganbench.metrics.arithmetic import fid_from_features, kid_from_features, kid_subset_size
+from ganbench.metrics.features import (
+    FeatureSpace,
+    InceptionSpace,
+    PixelSpace,
+    cached_features,
+    eval_features,
+    inception_features,
+    reference_features,
+)
 from ganbench.metrics.inception import MODE as FID_MODE
 from ganbench.metrics.inception import InceptionWeights, get_extractor, resolve_inception_weights
-from ganbench.metrics.reference import inception_features, reference_features
+from ganbench.metrics.neighbours import authenticity, copy_ratio, prdc
 from ganbench.net import offline, unreachable
 from ganbench.plugin.blocks import BlockOutputs, block_output_shapes, freeze_first, output_shapes, source_parameters
 from ganbench.plugin.contracts import (
@@ -42,6 +51,7 @@ from ganbench.plugin.contracts import (
     SourceCheckpoint,
     StepInfo,
     Strategy,
+    TargetParts,
 )
 from ganbench.plugin.hookspecs import hookimpl
 from ganbench.plugin.manager import load_registry
@@ -61,25 +71,33 @@ __all__ = [
     "Dataset",
     "Diverged",
     "EvalContext",
+    "FeatureSpace",
     "GanbenchError",
     "Grid",
     "ImageSet",
+    "InceptionSpace",
     "InceptionWeights",
     "Metric",
     "Nets",
     "Option",
+    "PixelSpace",
     "Plan",
     "RunContext",
     "RunSummary",
     "SourceCheckpoint",
     "StepInfo",
     "Strategy",
+    "TargetParts",
     "at_least",
+    "authenticity",
     "block_output_shapes",
     "build_leaderboard",
+    "cached_features",
+    "copy_ratio",
     "current_context",
     "data_roots",
     "download_root",
+    "eval_features",
     "fid_from_features",
     "find_folder",
     "freeze_first",
@@ -99,6 +117,7 @@ __all__ = [
     "parse_int_set",
     "pick",
     "plan_matrix",
+    "prdc",
     "reference_features",
     "resolve_inception_weights",
     "run_cell",

@@ -63,6 +63,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ganbench plugins               list architectures, strategies, datasets, metrics
     ganbench datasets              where each dataset's data is; `datasets prepare` caches ahead
     ganbench fid DIR_A DIR_B       FID/KID between two image folders
+    ganbench score GEN REF         every metric between folders (--shots DIR: memorization)
     ganbench leaderboard RUN_DIR   seed-averaged, ranked CSV / Markdown / HTML report of runs
     ganbench new strategy NAME     write a one-file strategy plugin and its test
     """
@@ -106,6 +107,18 @@ def _list_opt(name: str, help_text: str):
 )
 @click.option("--resolution", type=int, help=f"Image size in pixels (default {DEFAULT.resolution}).")
 @click.option("--channels", type=int, help=f"1 (grey) or 3 (RGB) (default {DEFAULT.channels}).")
+@click.option(
+    "--reference", type=click.Choice(["all", "heldout"]),
+    help="What FID compares with: all target images, shots included (default, as the literature), or those held out.",
+)  # fmt: skip
+@click.option("--reference-samples", type=int, help="Cap the reference at a seeded subset of N target images.")
+@click.option(
+    "--select-on", type=click.Choice(["final", "val"]),
+    help="val: also report the metrics at the step a validation split picks (never the test reference).",
+)  # fmt: skip
+@click.option(
+    "--val-samples", type=int, help="Size of the validation split (non-shot target images, not in the reference)."
+)
 @click.option("--name", help="Run name (the run directory is NAME-<grid hash>).")
 @click.option("--no-baseline", is_flag=True, help="Don't add the scratch baseline to the strategies.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -135,13 +148,17 @@ def run_matrix_cmd(
     mnist5k:classes=0-4 -> mnist5k:classes=5-9, 100 shots, seed 0. Rerunning the same command resumes.
     """
     from ganbench.execute.driver import run_matrix
-    from ganbench.execute.plan import plan_matrix
+    from ganbench.execute.plan import check_plan, plan_matrix, reference_work
     from ganbench.grid.config import load_config, make_grid
 
     grid = make_grid(load_config(config) if config else None, baseline=False if no_baseline else None, **options)
     context = _context(cache_dir, data_roots, plugins_dirs, device)
     if dry_run:
-        click.echo(text.plan_table(plan_matrix(grid, out, context=context)))
+        plan = plan_matrix(grid, out, context=context)
+        datasets, _ = check_plan(plan)  # the data a run would refuse, refused now
+        click.echo(text.plan_table(plan))
+        for work in reference_work(plan, datasets):
+            click.echo(work.describe())
         return
     started = time.perf_counter()
     summary = run_matrix(grid, out, context=context, progress=not quiet)
@@ -209,6 +226,32 @@ def fid(path_a: str, path_b: str, as_json: bool, device: str, batch_size: int) -
         click.echo(json.dumps(result, indent=2))
     else:
         click.echo(f"FID {result['fid']:.4f}   KID {result['kid']:.6f}   ({result['n_a']} vs {result['n_b']} images)")
+
+
+@cli.command()
+@click.argument("generated_dir", type=click.Path(exists=True, file_okay=False), metavar="GEN_DIR")
+@click.argument("reference_dir", type=click.Path(exists=True, file_okay=False), metavar="REF_DIR")
+@click.option("--shots", "shots_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder of the training images (adds the memorization scores).")  # fmt: skip
+@_list_opt("--metrics", "Metrics, e.g. fid,kid,prdc:k=3,memorization (default fid,kid,prdc [+memorization]).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (values and how they were made).")
+@CACHE
+@PLUGINS_DIR
+def score(generated_dir, reference_dir, shots_dir, metrics, device, as_json, cache_dir, plugins_dirs) -> None:
+    """Score a folder of generated images against a folder of real ones with any metrics.
+
+    The images of one folder must share one size. Runs the cells' own evaluation pipeline: the same feature
+    passes, caches and metric plugins; `--shots DIR` names the training images memorization compares with.
+    """
+    from ganbench.execute.score import score_folders
+    from ganbench.plugin.options import split_spec_list
+
+    context = _context(cache_dir, (), plugins_dirs, device)
+    specs = split_spec_list(metrics) if metrics else None
+    result = score_folders(generated_dir, reference_dir, context=context, shots_dir=shots_dir, metrics=specs,
+                           progress=not as_json)  # fmt: skip
+    click.echo(json.dumps(result, indent=2) if as_json else text.score_text(result))
 
 
 @cli.command()

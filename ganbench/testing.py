@@ -193,16 +193,20 @@ def check_dataset(dataset: Dataset, max_images: int | None = None) -> dict[str, 
 
 
 def check_metric(metric: Metric, cache_dir: str | Path, device: str = "cpu", n: int = 12) -> dict[str, float]:
-    """``compute`` returns exactly the declared columns, finite, deterministically, and its first scored column
-    rates the reference set against itself better than against unrelated noise, in its declared direction."""
+    """``compute`` returns exactly the declared columns, finite, deterministically, and (for metrics that
+    compare with the reference) its first scored column rates the reference set against itself better than
+    against unrelated noise, in its declared direction. The context has shots and held-out images too."""
     dev = torch.device(device)
     metric.prepare(dev, Path(cache_dir))
     reference = fake_images(n, 1, 32, seed=10)
     noise = torch.randint(0, 256, (n, 1, 32, 32), generator=torch.Generator().manual_seed(11), dtype=torch.uint8)
 
+    shots, heldout = fake_images(4, 1, 32, seed=12), fake_images(n, 1, 32, seed=13)
+
     def score(generated: torch.Tensor) -> dict[str, float]:
-        ctx = EvalContext(generated, reference, "check-metric-reference", dev, Path(cache_dir))
-        metric.reference(EvalContext(reference[:0], reference, "check-metric-reference", dev, Path(cache_dir)))
+        sets = {"shots": shots, "heldout": heldout, "seed": 0, "sample": lambda k: generated[:k]}
+        ctx = EvalContext(generated, reference, "check-metric-reference", dev, Path(cache_dir), **sets)
+        metric.reference(EvalContext(reference[:0], reference, "check-metric-reference", dev, Path(cache_dir), **sets))
         return metric.compute(ctx)
 
     same, other, again = score(reference), score(noise), score(noise)
@@ -214,7 +218,7 @@ def check_metric(metric: Metric, cache_dir: str | Path, device: str = "cpu", n: 
     if other != again:
         raise _failure("determinism", metric, f"{other} then {again} for the same images")
     headline = next((c for c in metric.columns if c.lower_is_better is not None), None)
-    if headline is not None:
+    if headline is not None and metric.compares_with_reference:
         key = headline.name
         better = same[key] < other[key] if headline.lower_is_better else same[key] > other[key]
         if not better:

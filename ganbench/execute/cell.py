@@ -17,17 +17,18 @@ from typing import Any
 
 import torch
 
-from ganbench.data.prepare import PreparedData, prepare_dataset, select_shots
+from ganbench.data.prepare import prepare_dataset, select_shots
 from ganbench.errors import Diverged, GanbenchError
 from ganbench.execute.context import RunContext, resolve_device
+from ganbench.execute.evaluation import Evaluator, describe, select_step, set_key, target_parts
 from ganbench.execute.pretrain import PretrainJob, require_pretrained, weights_text
 from ganbench.execute.timing import PeakMemory, device_name
 from ganbench.execute.training import TrainConfig, generate, train_gan
 from ganbench.grid.cells import Cell
-from ganbench.plugin.contracts import EvalContext, Metric, Nets, Strategy
+from ganbench.plugin.contracts import Nets, Strategy
 from ganbench.plugin.manager import load_registry
 from ganbench.store.provenance import now
-from ganbench.store.records import cell_fields
+from ganbench.store.records import MetricColumn, cell_fields, headline_column
 
 EVAL_SEED = 1_000_003  # latents for evaluation and sample grids: identical across strategies
 SAMPLE_GRID = 64
@@ -89,7 +90,9 @@ def _run_cell(
     metrics = [registry.create(registry.resolve("metric", m)) for m in cell.metrics]
     arch = registry.create(registry.resolve("architecture", cell.arch))
     target = prepare_dataset(registry.resolve("dataset", cell.target), registry, cell.resolution, cell.channels)
-    shots = target.images[select_shots(len(target), cell.shots, cell.seed)]
+    shot_index = select_shots(len(target), cell.shots, cell.seed)
+    shots = target.images[shot_index]
+    parts = target_parts(cell.protocol, target, shot_index)
     weights = arch.provenance()
     source, pretrain = None, {"pretrain_s": None, "pretrain_cache_hit": None, "pretrain_key": None}
     if strategy.uses_source:
@@ -108,7 +111,10 @@ def _run_cell(
         provenance: dict[str, Any] = {}
         for metric in metrics:
             provenance.update(metric.prepare(device, context.cache))
-        evaluate = partial(_evaluate, metrics=metrics, target=target, cell=cell, context=context)
+        headline = headline_column(MetricColumn.from_record(c) for c in base["metric_columns"])
+        evaluate = Evaluator(metrics, parts, cell.protocol, n=cell.budget.eval_samples, seed=cell.seed,
+                             generate=partial(generate, seed=EVAL_SEED + cell.seed), cache_dir=context.cache,
+                             headline=headline.name if headline else None)  # fmt: skip
         config = TrainConfig(cell.budget.finetune_steps, cell.budget.batch_size, cell.budget.lr, cell.seed,
                              cell.budget.eval_every)  # fmt: skip
         desc = f"{cell.labels.get('strategy', cell.strategy)} seed {cell.seed}"
@@ -116,15 +122,20 @@ def _run_cell(
             nets, strategy, shots.to(device), config, evaluate=evaluate, augment=augment, desc=desc, progress=progress
         )
     final = result.evaluations[-1]
+    selected = {}
+    if cell.protocol.select_on == "val" and headline is not None:
+        best = select_step(result.evaluations, headline.name, bool(headline.lower_is_better))
+        selected = {"selected_step": best["step"], "selected": best}
     record = {
         **base, "status": "ok", "error": None,
         **{k: v for k, v in final.items() if k != "step"},
         **counts, **pretrain, **provenance, "arch_weights": _flat(weights),
         "finetune_s": result.train_seconds, "step_ms": statistics.median(result.step_ms),
         "images_per_s": cell.budget.batch_size * len(result.step_ms) / result.train_seconds,
-        "eval_s": result.eval_seconds, "peak_mem_mb": memory.peak_mb, "peak_mem_kind": memory.kind,
-        "device": device_name(device), "n_gen": cell.budget.eval_samples, "n_ref": len(target),
-        "reference_key": target.content_key, "source_checkpoint": source.sha256 if source else None,
+        "eval_s": result.eval_seconds, **evaluate.times.record(), "peak_mem_mb": memory.peak_mb,
+        "peak_mem_kind": memory.kind, "device": device_name(device), "n_gen": cell.budget.eval_samples,
+        **describe(cell.protocol, parts), "n_target": len(target), "reference_key": set_key(parts, "reference"),
+        **selected, "source_checkpoint": source.sha256 if source else None,
         "curve": result.evaluations, "finished_at": now(),
         "loss": {"d_final": result.d_loss[-1], "g_final": result.g_loss[-1]},
     }  # fmt: skip
@@ -143,26 +154,6 @@ def _check_weights(weights: dict[str, Any], job: PretrainJob) -> None:
 
 def _loads(text: str) -> dict[str, Any]:
     return json.loads(text) if text else {}
-
-
-def _evaluate(nets: Nets, step: int, *, metrics: list[Metric], target: PreparedData, cell: Cell,
-              context: RunContext) -> dict[str, Any]:  # fmt: skip
-    device = next(nets.G.parameters()).device
-    images = generate(nets.G, cell.budget.eval_samples, EVAL_SEED + cell.seed)
-    ctx = EvalContext(images, target.images, target.content_key, device, context.cache)
-    values: dict[str, Any] = {}
-    for metric in metrics:
-        values.update(_checked(metric, metric.compute(ctx)))
-    return values
-
-
-def _checked(metric: Metric, values: dict[str, Any]) -> dict[str, Any]:
-    """The values of a metric's declared columns, all of them and nothing else."""
-    declared = [c.name for c in metric.columns]
-    if not isinstance(values, dict) or set(values) != set(declared):
-        got = sorted(values) if isinstance(values, dict) else type(values).__name__
-        raise GanbenchError(f"metric '{metric.name}' returned {got} but declares the columns {declared}")
-    return {name: values[name] for name in declared}
 
 
 def _flat(info: dict[str, Any]) -> str | None:

@@ -8,24 +8,26 @@ once per key, before the cells that need them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 
 from ganbench.data.prepare import PreparedData
 from ganbench.execute.cell import CellOutput, run_cell
 from ganbench.execute.context import RunContext
+from ganbench.execute.evaluation import SMALL_REFERENCE, context_for, target_parts
 from ganbench.execute.executors import Executor, LocalExecutor
-from ganbench.execute.plan import Plan, check_plan, plan_matrix
+from ganbench.execute.plan import Plan, check_plan, plan_matrix, reference_work
 from ganbench.execute.pretrain import PretrainJob, ensure_pretrained
 from ganbench.execute.timing import device_name
 from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
-from ganbench.plugin.contracts import EvalContext
 from ganbench.report.plots import plot_curves
 from ganbench.store.cache import atomic_write_json
 from ganbench.store.provenance import now, versions
@@ -74,7 +76,15 @@ def run_matrix(
     pending = [c for c in plan.cells if c.id not in done]
     interrupted = False
     try:
-        _reference_phase(plan, pending, datasets, progress)
+        work = reference_work(plan, datasets)
+        for item in work:
+            if progress and not item.cached:
+                tqdm.write(item.describe())
+        manifest["evaluation_setup"] = {
+            "reference_images": {w.target: w.images for w in work},
+            **_reference_phase(plan, pending, datasets, progress),
+        }
+        atomic_write_json(run_dir / "manifest.json", manifest)
         trained_now = _pretrain_phase(plan, plan.jobs(pending), executor, progress)
         cell_task = partial(_run_planned_cell, context=plan.context, progress=progress)
         bar = tqdm(total=len(pending), desc="cells", disable=not progress, unit="cell")
@@ -120,17 +130,39 @@ def _pretrain_phase(plan: Plan, jobs: list[PretrainJob], executor: Executor, pro
     return trained_now
 
 
-def _reference_phase(plan: Plan, cells: list[Cell], datasets: dict[str, PreparedData], progress: bool) -> None:
-    """Reference statistics of every target, once, before any cell (cached by content)."""
-    pairs = {(c.target, m) for c in cells if not c.broken for m in c.metrics}
+def _reference_phase(
+    plan: Plan, cells: list[Cell], datasets: dict[str, PreparedData], progress: bool
+) -> dict[str, Any]:
+    """Reference features of every target, once, before any cell (cached by content), and every metric's
+    models loaded and warmed up: what the manifest says evaluation cost before the first cell."""
+    setup: dict[str, Any] = {"reference_s": 0.0, "warm_up_s": 0.0, "warnings": []}
+    pairs = {(c.target, c.protocol, m) for c in cells if not c.broken for m in c.metrics}
+    no_shots = torch.zeros(0, dtype=torch.long)
+    warned: set[str] = set()
     with plan.context.active():
-        for target, metric_spec in sorted(pairs):
+        for target, protocol, metric_spec in sorted(pairs, key=repr):
             data = datasets[target]
             metric = plan.registry.create(plan.registry.resolve("metric", metric_spec))
-            ctx = EvalContext(
-                data.images[:0], data.images, data.content_key, plan.device, plan.context.cache, progress=progress
-            )
+            parts = target_parts(protocol, data, no_shots)
+            n_ref = len(parts.index["reference"])
+            if n_ref < SMALL_REFERENCE and target not in warned:
+                warned.add(target)
+                setup["warnings"].append(
+                    f"the reference of {target} holds {n_ref} images, fewer than {SMALL_REFERENCE}: FID's covariance "
+                    "estimate is rank-deficient there, so compare FIDs only at equal reference and sample counts"
+                )
+                if progress:
+                    tqdm.write(f"warning: {setup['warnings'][-1]}")
+            ctx = context_for(parts, data.images[:0], plan.device, plan.context.cache, progress=progress)
+            start = time.perf_counter()
             metric.reference(ctx)
+            setup["reference_s"] += time.perf_counter() - start
+        for metric_spec in sorted({m for c in cells if not c.broken for m in c.metrics}):
+            metric = plan.registry.create(plan.registry.resolve("metric", metric_spec))
+            start = time.perf_counter()
+            metric.warm_up(plan.device, plan.context.cache)
+            setup["warm_up_s"] += time.perf_counter() - start
+    return setup
 
 
 def _manifest(plan: Plan, provenance: dict[str, Any]) -> dict[str, Any]:

@@ -119,3 +119,53 @@ def check_plan(plan: Plan) -> tuple[dict[str, PreparedData], dict[str, Any]]:
             metric = plan.registry.create(plan.registry.resolve("metric", spec))
             provenance.update(metric.prepare(plan.device, plan.context.cache))
     return datasets, provenance
+
+
+#: rough Inception throughput for the plan's estimate (images/s): measured ~8-14 on 2 CPU threads
+CPU_IMAGES_PER_S_PER_THREAD = 5.0
+CUDA_IMAGES_PER_S = 1500.0
+
+
+@dataclass(frozen=True)
+class ReferenceWork:
+    """What featurizing one target's reference pool will cost before the first cell."""
+
+    target: str
+    images: int
+    cached: bool
+    seconds: float  # rough estimate; 0 when cached
+
+    def describe(self) -> str:
+        if self.cached:
+            return f"reference features of {self.target}: {self.images} images, cached"
+        minutes = self.seconds / 60
+        took = f"~{minutes:.0f} min" if minutes >= 1 else f"~{self.seconds:.0f} s"
+        return f"reference features of {self.target}: {self.images} images to featurize ({took} on this device)"
+
+
+def reference_work(plan: Plan, datasets: dict[str, PreparedData]) -> list[ReferenceWork]:
+    """Per target (and protocol), how many reference images the Inception metrics featurize, whether they are
+    cached, and roughly how long that takes here."""
+    from ganbench.execute.evaluation import pool
+    from ganbench.metrics.features import CACHE_FOLDER, InceptionSpace
+    from ganbench.metrics.inception import resolve_inception_weights
+    from ganbench.store.cache import stable_hash, tensor_hash
+
+    inception = {"fid", "kid", "prdc", "memorization"}
+    wanted = {(c.target, c.protocol) for c in plan.runnable if {m.partition(":")[0] for m in c.metrics} & inception}
+    if not wanted:
+        return []
+    with plan.context.active():
+        space = InceptionSpace(resolve_inception_weights(plan.context.cache))
+    device = plan.device
+    rate = CUDA_IMAGES_PER_S if device.type == "cuda" else CPU_IMAGES_PER_S_PER_THREAD * torch.get_num_threads()
+    work = []
+    for target, protocol in sorted(wanted, key=repr):
+        data = datasets[target]
+        index = pool(protocol, len(data))
+        key = data.content_key if len(index) == len(data) else stable_hash([data.content_key, tensor_hash(index)])
+        path = plan.context.cache / CACHE_FOLDER / f"{stable_hash({'content': key, **space.identity()})[:20]}.npy"
+        label = next(c.labels["target"] for c in plan.cells if c.target == target)
+        cached = path.is_file()
+        work.append(ReferenceWork(label, len(index), cached, 0.0 if cached else len(index) / rate))
+    return work

@@ -144,8 +144,9 @@ def _plus(loss: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(G: nn.Module, n: int, seed: int, batch_size: int = 256) -> torch.Tensor:
-    """``n`` uint8 images from fixed latents (the same ``seed`` gives the same z on every call)."""
+def generate(G: nn.Module, n: int, seed: int, batch_size: int = 256, device_output: bool = False) -> torch.Tensor:
+    """``n`` uint8 images from fixed latents (the same ``seed`` gives the same z on every call), on the CPU or,
+    with ``device_output``, left on G's device (evaluation featurizes them there)."""
     device = next(G.parameters()).device
     z_gen = torch.Generator(device=device).manual_seed(seed)
     was_training = G.training
@@ -153,6 +154,6 @@ def generate(G: nn.Module, n: int, seed: int, batch_size: int = 256) -> torch.Te
     out = []
     for start in range(0, n, batch_size):
         z = torch.randn(min(batch_size, n - start), G.z_dim, device=device, generator=z_gen)
-        out.append(to_uint8(G(z)).cpu())
+        out.append(to_uint8(G(z)) if device_output else to_uint8(G(z)).cpu())
     G.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.uint8)
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.uint8, device=device if device_output else "cpu")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import GanbenchError
-from ganbench.grid.cells import Budget
+from ganbench.grid.cells import Budget, EvalProtocol
 from ganbench.plugin.options import closest_first, split_spec_list
 
 if sys.version_info >= (3, 11):
@@ -30,7 +30,7 @@ class Grid:
     pairs: list[list[str]] = field(default_factory=list)  # explicit (source, target) pairs replace the cross product
     shots: list[int] = field(default_factory=lambda: [100])
     seeds: list[int] = field(default_factory=lambda: [0])
-    metrics: list[str] = field(default_factory=lambda: ["fid", "kid"])
+    metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "prdc", "memorization"])
     augment: list[str] = field(default_factory=lambda: ["none"])  # augmentations of D's inputs: a grid axis
     baseline: bool = True  # add `scratch` when the strategies don't include it
     resolution: int = 32
@@ -42,11 +42,19 @@ class Grid:
     lr: float = 2e-4
     eval_samples: int = 250
     eval_every: int = 200
+    # what evaluations compare against (see EvalProtocol): all target images, shots included, by default
+    reference: str = "all"
+    reference_samples: int = 0  # 0: the whole target; N: a seeded subset (large targets)
+    select_on: str = "final"  # "val": also report the metrics at the step a validation split picks
+    val_samples: int = 0
 
     def budget(self) -> Budget:
         return Budget(
             self.pretrain_steps, self.finetune_steps, self.batch_size, self.lr, self.eval_samples, self.eval_every
         )
+
+    def protocol(self) -> EvalProtocol:
+        return EvalProtocol(self.reference, self.reference_samples, self.select_on, self.val_samples)
 
     def pair_list(self) -> list[tuple[str, str]]:
         if self.pairs:
@@ -61,7 +69,7 @@ class Grid:
 LIST_FIELDS = {"arch", "strategy", "source", "target", "metrics", "augment"}
 INT_LIST_FIELDS = {"shots", "seeds"}
 POSITIVE = {"resolution", "channels", "batch_size", "eval_samples"}
-NON_NEGATIVE = {"pretrain_steps", "finetune_steps", "eval_every"}
+NON_NEGATIVE = {"pretrain_steps", "finetune_steps", "eval_every", "reference_samples", "val_samples"}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -135,5 +143,6 @@ def _check(grid: Grid) -> None:
         raise GanbenchError(f"channels must be 1 or 3 (got {grid.channels})")
     if not grid.shots or min(grid.shots) < 1:
         raise GanbenchError("shots must be positive integers, e.g. --shots 10,100")
+    grid.protocol().check()
     if not grid.seeds:
         raise GanbenchError("seeds must list at least one integer, e.g. --seeds 0,1,2")

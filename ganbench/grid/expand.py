@@ -56,7 +56,7 @@ def expand(grid: Grid, registry: Registry) -> list[Cell]:
         broken = next((sp.broken for sp in specs.values() if sp.broken), metric_broken)
         cells.append(
             Cell(arch.canonical, strategy.canonical, source.canonical, target.canonical, shots, seed,
-                 grid.resolution, grid.channels, budget, metric_specs, augment.canonical,
+                 grid.resolution, grid.channels, budget, metric_specs, augment.canonical, grid.protocol(),
                  labels={k: sp.label for k, sp in specs.items()}, broken=broken)
         )  # fmt: skip
     return list({c.id: c for c in cells}.values())  # "freeze-d" and "freeze-d:layers=2" are one cell

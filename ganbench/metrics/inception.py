@@ -2,7 +2,9 @@
 and 2048-d pool features of uint8 images of any size.
 
 clean-fid's "clean" mode is the reference: images are resized to 299x299 with PIL bicubic on float values
-(``cleanfid.resize.build_resizer('clean')``) and fed to the network as ``(x - 128) / 128``.
+(``cleanfid.resize.build_resizer('clean')``) and fed to the network as ``(x - 128) / 128``. By default the
+resize is the same arithmetic as batched matrix products on the extractor's device (``ganbench.metrics.resize``,
+within ~1e-5 of clean-fid's per pixel), so a GPU evaluation never walks images through PIL one by one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ganbench.errors import GanbenchError
 from ganbench.execute.context import current_context
+from ganbench.metrics.resize import resize_clean
 from ganbench.net import download_bytes
 from ganbench.store.cache import atomic_write_bytes, file_sha1
 
@@ -87,12 +90,36 @@ def _sha1(path: Path) -> str:
     return _sha1_cached(str(path), stat.st_mtime, stat.st_size)
 
 
-class InceptionExtractor:
-    """2048-d pool features of NVIDIA's Inception for uint8 images of any size, clean-fid style."""
+RESIZES = ("device", "pil")
+CPU_BATCH = 50
+MAX_CUDA_BATCH = 512
+# device memory to allow one image, an estimate with room to spare: Inception's largest activation at 299 px is
+# 5.5 MB (147 x 147 x 64 float32) and a few are alive at once; the float64 resize of a 512 px RGB image ~12 MB
+CUDA_BYTES_PER_IMAGE = 64 * 2**20
 
-    def __init__(self, weights: InceptionWeights, device: torch.device | str = "cpu") -> None:
+
+def default_batch_size(device: torch.device | str) -> int:
+    """CPU: 50 (more buys nothing); CUDA: what half the free memory holds, at most 512."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return CPU_BATCH
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(1, min(MAX_CUDA_BATCH, free // 2 // CUDA_BYTES_PER_IMAGE))
+
+
+class InceptionExtractor:
+    """2048-d pool features of NVIDIA's Inception for uint8 images of any size, clean-fid style.
+
+    ``resize="device"`` resizes on the extractor's device (``ganbench.metrics.resize``); ``"pil"`` runs
+    clean-fid's own CPU resizer image by image, the reference the device path is tested against.
+    """
+
+    def __init__(self, weights: InceptionWeights, device: torch.device | str = "cpu", resize: str = "device") -> None:
+        if resize not in RESIZES:
+            raise GanbenchError(f"unknown Inception resize {resize!r}; choose one of {', '.join(RESIZES)}")
         self.weights = weights
         self.device = torch.device(device)
+        self.resize = resize
         with warnings.catch_warnings():  # torch deprecates TorchScript; NVIDIA's weights ship as TorchScript
             warnings.simplefilter("ignore", FutureWarning)
             module = torch.jit.load(str(weights.path), map_location=self.device).eval()
@@ -100,40 +127,64 @@ class InceptionExtractor:
             net = getattr(module, "layers", module)
             # freezing folds constants: ~20% faster on CPU, same features to float32 rounding
             self.net = torch.jit.optimize_for_inference(torch.jit.freeze(net.eval()))
-        self.resize = build_resizer(MODE)
+        self._pil_resize = build_resizer(MODE) if resize == "pil" else None
 
-    def _preprocess(self, image: np.ndarray) -> torch.Tensor:
-        """HWC (or HW) uint8 -> CHW float in [0, 255] at 299x299, exactly as clean-fid does."""
-        if image.ndim == 2:
-            image = image[:, :, None]
-        if image.shape[2] == 1:  # PIL's convert('RGB') replicates grey
-            image = np.repeat(image, 3, axis=2)
-        return torch.from_numpy(self.resize(image).transpose(2, 0, 1).copy())
+    def _resized(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 N x C x H x W on any device -> float32 N x 3 x 299 x 299 in [0, 255] on the extractor's."""
+        if self._pil_resize is None:
+            return resize_clean(batch.to(self.device))
+        arrays = [np.repeat(im, 3, axis=2) if im.shape[2] == 1 else im for im in uint8_to_hwc(batch)]
+        return torch.from_numpy(np.stack([self._pil_resize(im) for im in arrays])).permute(0, 3, 1, 2).to(self.device)
 
     @torch.inference_mode()
+    def features_tensor(
+        self, images: Sequence[np.ndarray] | torch.Tensor, batch_size: int | None = None, desc: str | None = None
+    ) -> torch.Tensor:
+        """float32 N x 2048 features on the extractor's device of a uint8 N x C x H x W tensor (C = 1 or 3, on
+        any device) or of a list of HWC / HW uint8 arrays (sizes may differ; grouped by size, order kept)."""
+        groups = _as_tensor_groups(images)
+        batch_size = batch_size or default_batch_size(self.device)
+        out = torch.zeros(sum(len(index) for index, _ in groups), 2048, device=self.device)
+        batches = [(index, tensor, s) for index, tensor in groups for s in range(0, len(index), batch_size)]
+        for index, tensor, start in tqdm(batches, desc=desc, disable=desc is None, leave=False, unit="batch"):
+            x = (self._resized(tensor[start : start + batch_size]) - 128) / 128
+            feats = self.net(x.contiguous(memory_format=torch.channels_last))
+            out[index[start : start + batch_size].to(self.device)] = feats.view(len(x), -1).float()
+        return out
+
     def features(
-        self, images: Sequence[np.ndarray] | torch.Tensor, batch_size: int = 16, desc: str | None = None
+        self, images: Sequence[np.ndarray] | torch.Tensor, batch_size: int | None = None, desc: str | None = None
     ) -> np.ndarray:
-        if isinstance(images, torch.Tensor):
-            images = uint8_to_hwc(images)
-        chunks = []
-        for start in tqdm(
-            range(0, len(images), batch_size), desc=desc, disable=desc is None, leave=False, unit="batch"
-        ):
-            batch = torch.stack([self._preprocess(im) for im in images[start : start + batch_size]])
-            batch = ((batch - 128) / 128).to(self.device).contiguous(memory_format=torch.channels_last)
-            chunks.append(self.net(batch).view(len(batch), -1).float().cpu().numpy())
-        return np.concatenate(chunks) if chunks else np.zeros((0, 2048), np.float32)
+        """``features_tensor`` as a float32 NumPy array (what the metrics and the reference cache store)."""
+        return self.features_tensor(images, batch_size, desc).cpu().numpy()
 
 
-@functools.lru_cache(maxsize=2)
-def _extractor(path: Path, sha1: str, source: str, device: str) -> InceptionExtractor:
-    return InceptionExtractor(InceptionWeights(path, sha1, source), device)
+def _as_tensor_groups(images: Sequence[np.ndarray] | torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(positions, uint8 N x C x H x W) per image size: a tensor is one group; arrays are stacked by shape."""
+    if isinstance(images, torch.Tensor):
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(f"expected uint8 N x C x H x W images, got {images.dtype} {tuple(images.shape)}")
+        return [(torch.arange(len(images)), images)]
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        by_shape.setdefault(np.shape(image), []).append(i)
+    groups = []
+    for positions in by_shape.values():
+        stacked = np.stack([images[i] for i in positions])
+        if stacked.ndim == 3:  # HW grey
+            stacked = stacked[..., None]
+        groups.append((torch.tensor(positions), torch.from_numpy(stacked).permute(0, 3, 1, 2)))
+    return groups
 
 
-def get_extractor(weights: InceptionWeights, device: torch.device | str) -> InceptionExtractor:
-    """One loaded network per (weights, device) per process."""
-    return _extractor(weights.path, weights.sha1, weights.source, str(device))
+@functools.lru_cache(maxsize=4)
+def _extractor(path: Path, sha1: str, source: str, device: str, resize: str) -> InceptionExtractor:
+    return InceptionExtractor(InceptionWeights(path, sha1, source), device, resize)
+
+
+def get_extractor(weights: InceptionWeights, device: torch.device | str, resize: str = "device") -> InceptionExtractor:
+    """One loaded network per (weights, device, resize) per process."""
+    return _extractor(weights.path, weights.sha1, weights.source, str(device), resize)
 
 
 def uint8_to_hwc(images: torch.Tensor) -> list[np.ndarray]:

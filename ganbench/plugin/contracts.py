@@ -7,6 +7,7 @@ docstring whose first line describes it. The core instantiates it with the resol
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ganbench.errors import GanbenchError
 from ganbench.plugin.options import Option, parse_int_set
 
 
@@ -244,6 +246,9 @@ class Metric(Plugin):
     """
 
     columns: ClassVar[tuple[Column, ...]] = ()
+    #: False for metrics that score something other than closeness to the reference (copying of the shots,
+    #: diversity): ``ganbench.testing.check_metric`` then skips its reference-vs-noise sanity check
+    compares_with_reference: ClassVar[bool] = True
 
     def prepare(self, device: torch.device, cache_dir: Path) -> dict[str, Any]:
         return {}
@@ -252,13 +257,30 @@ class Metric(Plugin):
         """Precompute (and cache) what depends on the reference set alone; ``ctx.generated`` is empty.
         The runner calls it once per target before any cell, so cells' evaluation times exclude it."""
 
+    def warm_up(self, device: torch.device, cache_dir: Path) -> None:
+        """Load models and run them once, so that no cell's evaluation time pays for it. The runner calls it
+        once per process before the first cell and records the time in the run's manifest."""
+
     def compute(self, ctx: EvalContext) -> dict[str, float]:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class TargetParts:
+    """How one evaluation's image sets index a single target dataset, so that each feature space featurizes
+    the target once (cached by content) and every set is a slice of it. ``index`` maps a set's name
+    (``reference``, ``shots``, ``heldout``, ``val``) to int64 positions in ``images``."""
+
+    images: torch.Tensor  # uint8 (T, C, H, W): every image of the target, in the dataset's order
+    key: str  # content hash of ``images``
+    index: dict[str, torch.Tensor]
+
+
 @dataclass
 class EvalContext:
-    """One evaluation: generated images, the reference set, and a memo so metrics share features."""
+    """One evaluation: generated images, the reference set (and, in a cell, the training shots and the target
+    images held out from them), and a memo so that every metric of the evaluation shares one feature pass per
+    feature space (``ganbench.eval_features(ctx, space, which)``)."""
 
     generated: torch.Tensor  # uint8 (N, C, H, W)
     reference: torch.Tensor  # uint8 (M, C, H, W)
@@ -267,6 +289,26 @@ class EvalContext:
     cache_dir: Path
     memo: dict[str, Any] = field(default_factory=dict)
     progress: bool = False  # whether long work (reference features) may draw a progress bar
+    shots: torch.Tensor | None = None  # uint8: the images the generator was adapted on (None outside a cell)
+    heldout: torch.Tensor | None = None  # uint8: target images that are not shots (real images never trained on)
+    #: ``sample(n)``: n generated images from fixed latents (the first ``len(generated)`` are ``generated``),
+    #: for metrics that take their own sample count; None where only ``generated`` exists
+    sample: Callable[[int], torch.Tensor] | None = None
+    seed: int = 0  # for metrics that draw random subsets
+    parts: TargetParts | None = None  # set by the runner: the sets above as slices of one target
+    timings: dict[str, float] = field(default_factory=dict)  # seconds, e.g. ``features``: spent in feature passes
+
+    def images(self, which: str) -> torch.Tensor:
+        """The images of one set by name: ``generated``, ``reference``, ``shots``, ``heldout`` (or ``val``)."""
+        if which == "generated":
+            return self.generated
+        if self.parts is not None and which in self.parts.index:
+            return self.parts.images[self.parts.index[which]]
+        found = {"reference": self.reference, "shots": self.shots, "heldout": self.heldout}.get(which)
+        if found is None:
+            raise GanbenchError(f"this evaluation has no '{which}' images (cells have shots and held-out images; "
+                                "`ganbench score` has them with --shots DIR)")  # fmt: skip
+        return found
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """How leaderboard rows read in every renderer (terminal, Markdown, HTML): numbers with their spread,
-comparison-group titles, the settings a table shares, definitions and provenance lines."""
+whether the seeds resolve each comparison, the mark of rows measured on several devices, comparison-group
+titles, the settings a table shares, definitions and provenance lines."""
 
 from __future__ import annotations
 
@@ -10,7 +11,20 @@ from typing import Any
 import pandas as pd
 
 from ganbench.report.comparability import RANK_WITHIN, SETTING_FIELDS, show
+from ganbench.report.leaderboard import CONFIDENCE, SCRATCH
 from ganbench.store.records import MetricColumn
+
+DEVICE_MARK = "†"  # on the rows whose comparison group ran on more than one device
+# Seed 0 of the default grid on two CPU types: the AMD EPYC numbers are those of results/records/default-cpu,
+# the Intel Xeon ones a rerun of the same code (not published as records); see results/README.md.
+REPRODUCIBILITY = (
+    "Bit-identical reruns hold on one machine only: the same code and seed train a different trajectory on "
+    "another CPU type or GPU (the default grid's seed 0 gave finetune 140.0, adapter 173.0, freeze-d 206.1, "
+    "scratch 315.8 FID on an Intel Xeon against 172.42, 174.62, 199.83, 316.82 on an AMD EPYC). Across "
+    "machines only the distribution over seeds reproduces: compare means and their intervals, never single "
+    "seeds. An unresolved verdict (or a single seed) means the seeds run cannot order the two rows: run more "
+    "seeds before reading the ranks as an ordering."
+)
 
 
 def number(value: Any, digits: int) -> str:
@@ -49,6 +63,55 @@ def gain_cell(row: pd.Series, digits: int) -> str:
     std = row["gain_vs_scratch_std"]
     text = number(row["gain_vs_scratch"], digits) + (f" ± {number(std, digits)}" if not pd.isna(std) else "")
     return text + (f" (n={row['gain_n']})" if row["gain_n"] != row["n"] else "")
+
+
+def verdict(value: Any) -> str:
+    return "resolved" if value else "unresolved"
+
+
+def interval_cell(low: Any, high: Any, resolved: Any, digits: int) -> str:
+    """``[low, high] resolved|unresolved``; "" without an interval."""
+    return "" if pd.isna(resolved) else f"[{number(low, digits)}, {number(high, digits)}] {verdict(resolved)}"
+
+
+def gain_ci_cell(row: pd.Series, digits: int) -> str:
+    """The gain's paired interval and verdict; ``1 seed`` when one pair gives none; "-" on the scratch row (it
+    is the baseline: each of its cells pairs with itself) and when nothing was paired."""
+    if row["strategy"] == SCRATCH or pd.isna(row["gain_n"]) or row["gain_n"] == 0:
+        return "-"
+    return interval_cell(row["gain_ci_low"], row["gain_ci_high"], row["gain_resolved"], digits) or "1 seed"
+
+
+def next_cell(row: pd.Series, digits: int) -> str:
+    """How much better this row is than the next ranked row on their common seeds, its interval and verdict."""
+    if pd.isna(row["vs_next"]):
+        return "-"
+    if pd.isna(row["vs_next_diff"]):
+        return "no common seed"
+    ci = interval_cell(row["vs_next_ci_low"], row["vs_next_ci_high"], row["vs_next_resolved"], digits)
+    return f"{number(row['vs_next_diff'], digits)} {ci or '(1 seed)'}"
+
+
+def marked(row: pd.Series) -> bool:
+    """Whether the row's comparison group ran on more than one device."""
+    return not pd.isna(row["mixed_devices"]) and bool(row["mixed_devices"])
+
+
+def strategy_cell(row: pd.Series) -> str:
+    return row["strategy"] + (f" {DEVICE_MARK}" if marked(row) else "")
+
+
+def device_note(frame: pd.DataFrame) -> str | None:
+    """The mark's explanation, once per table; None when no row is marked."""
+    rows = frame[[marked(row) for _, row in frame.iterrows()]]
+    if rows.empty:
+        return None
+    devices = sorted({d for cell in rows["device"].dropna() for d in str(cell).split(";")})
+    return (
+        f"{DEVICE_MARK} The cells of this row, or of the rows it is ranked against, ran on more than one device "
+        f"({'; '.join(devices)}): one seed trains a different trajectory on each, so cells of one seed are "
+        "independent runs, not reruns; only the distributions over seeds compare."
+    )
 
 
 def steps_cell(row: pd.Series) -> str:
@@ -92,9 +155,11 @@ def display_columns(frame: pd.DataFrame) -> list[Display]:
     return [
         ("rank", lambda r: integer(r["rank"]), False),
         ("augment", lambda r: r["augment"], True),
-        ("strategy", lambda r: r["strategy"], True),
+        ("strategy", strategy_cell, True),
         *(metric(c) for c in frame.attrs.get("metric_columns", [])),
         (f"{label} gain vs scratch", lambda r: gain_cell(r, digits), False),
+        (f"gain {CONFIDENCE:.0%} CI", lambda r: gain_ci_cell(r, digits), False),
+        (f"vs next rank ({CONFIDENCE:.0%} CI)", lambda r: next_cell(r, digits), False),
         (f"steps to scratch {label}", steps_cell, False),
         ("trainable", lambda r: percent(r["trainable_fraction"]), False),
         ("device s/cell", lambda r: mean_std(r, "device_s_per_cell", 1), False),
@@ -200,7 +265,11 @@ def definitions(frame: pd.DataFrame) -> str:
         "Mean ± sample standard deviation (ddof=1) over the seeds whose cell finished ok; diverged and failed "
         "cells are counted, never averaged. Every metric at the final fine-tuning step (↓: lower is better, ↑: "
         f"higher is better). Rank 1 = {best} mean {label} within the comparison group. {label} gain vs scratch: "
-        f"mean over seeds of ({sign}), paired by seed, positive when better. Steps to scratch {label}: first "
+        f"mean over seeds of ({sign}), paired by seed, positive when better. Gain {CONFIDENCE:.0%} CI: Student-t "
+        f"confidence interval of that mean (n − 1 degrees of freedom); resolved when it excludes 0 (the seeds "
+        f"order this row and scratch), unresolved when it does not. Vs next rank: mean over the seeds both rows "
+        f"have of how much better this row's {label} is than the next row's, with the same interval and verdict. "
+        f"Steps to scratch {label}: first "
         f"evaluated step at which this strategy's {label} is {reach} the paired scratch cell's final {label}, mean "
         "over the seeds that reached it (reached/paired). Device s/cell: fine-tuning plus evaluation seconds of "
         "one cell; pretraining is shown apart, shared by every strategy of a source."

@@ -23,8 +23,10 @@ from ganbench.errors import GanbenchError
 from ganbench.report.comparability import RANK_WITHIN
 from ganbench.report.csv import to_csv
 from ganbench.report.formatting import (
+    REPRODUCIBILITY,
     comparison_groups,
     definitions,
+    device_note,
     display_rows,
     group_title,
     provenance_lines,
@@ -146,6 +148,9 @@ def _write(frame: pd.DataFrame, loaded: RunRecords, folder: Path, command: str |
     if settings:
         parts.append(f"<p>{_e(settings_text(settings))}</p>")
     parts += [f'<p class="note">{_e(note)}</p>' for note in frame.attrs.get("notes", [])]
+    mark = device_note(frame)
+    if mark:
+        parts.append(f'<p class="note" id="device-note">{_e(mark)}</p>')
     panels: dict[tuple, list[int]] = defaultdict(list)  # cost plots: one per (source, target, shots), all archs
     for i, (values, rows) in enumerate(comparison_groups(frame)):
         title = group_title(values, rows, settings)
@@ -164,7 +169,7 @@ def _write(frame: pd.DataFrame, loaded: RunRecords, folder: Path, command: str |
     parts.append(f"<h2>Cost against {_e(label)}</h2>")
     for j, indexes in enumerate(panels.values()):
         parts.append(_cost_panel(frame.loc[indexes], j, folder, ranked, list(frame.attrs.get("mixed", []))))
-    parts.append(f"<footer><p>{_e(definitions(frame))}</p><ul>")
+    parts.append(f"<footer><p>{_e(definitions(frame))}</p><p>{_e(REPRODUCIBILITY)}</p><ul>")
     parts += [f"<li>{_e(line)}</li>" for line in provenance_lines(frame)]
     if command:
         parts.append(f"<li>made with: <code>{_e(command)}</code></li>")

@@ -1,4 +1,5 @@
-"""The leaderboard as Markdown: one table per comparison group, under the settings every row shares."""
+"""The leaderboard as Markdown: one table per comparison group, under the settings every row shares; then
+what the device mark, the numbers and their intervals mean, and what reproduces across machines."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import pandas as pd
 
 from ganbench.report.csv import escape_formula
 from ganbench.report.formatting import (
+    REPRODUCIBILITY,
     comparison_groups,
     definitions,
+    device_note,
     display_rows,
     group_title,
     provenance_lines,
@@ -33,8 +36,10 @@ def to_markdown(frame: pd.DataFrame, command: str | None = None) -> str:
         lines.append("|" + "|".join("---" if h in ("augment", "strategy", "seeds") else "---:" for h in headers) + "|")
         lines += ["| " + " | ".join(c or "-" for c in row) + " |" for row in cells]
         lines.append("")
-    lines.append(_md_text(definitions(frame)))
-    lines.append("")
+    note = device_note(frame)
+    if note:
+        lines += [_md_text(note), ""]
+    lines += [_md_text(definitions(frame)), "", _md_text(REPRODUCIBILITY), ""]
     lines += [f"- {_md_text(line)}" for line in provenance_lines(frame)]
     if command:
         lines.append(f"- made with: `{command.replace('`', '')}`")

@@ -9,17 +9,23 @@ from typing import Any
 from ganbench.plugin.options import format_value
 from ganbench.plugin.registry import Registry
 from ganbench.report.formatting import (
+    DEVICE_MARK,
     comparison_groups,
+    device_note,
     gain_cell,
+    gain_ci_cell,
     group_title,
     integer,
+    marked,
     mean_std,
+    next_cell,
     rank_label,
     settings_text,
     shared_settings,
     status_cell,
     steps_cell,
 )
+from ganbench.report.leaderboard import CONFIDENCE, row_label
 from ganbench.store.records import MetricColumn, headline_column, metric_columns, scored_columns
 
 PLURAL = {
@@ -191,14 +197,18 @@ def leaderboard_summary(frame) -> str:
     blocks = [settings_text(settings)] if settings else []
     for values, group in comparison_groups(frame):
         rows = [
-            [integer(row["rank"]), row["strategy"] + ("" if row["augment"] == "none" else f" +{row['augment']}"),
-             mean_std(row, ranked.name, digits) if ranked else "-", gain_cell(row, digits), steps_cell(row),
+            [integer(row["rank"]), row_label(row) + (f" {DEVICE_MARK}" if marked(row) else ""),
+             mean_std(row, ranked.name, digits) if ranked else "-", gain_cell(row, digits),
+             gain_ci_cell(row, digits), next_cell(row, digits), steps_cell(row),
              mean_std(row, "device_s_per_cell", 1), status_cell(row)]
             for _, row in group.iterrows()
         ]  # fmt: skip
-        headers = ["rank", "strategy", label, "gain vs scratch", f"steps to scratch {label}", "device s/cell", "seeds"]
-        blocks.append(group_title(values, group, settings) + "\n" + table(headers, rows, right={0, 2, 3, 4, 5}))
-    return "\n\n".join(blocks)
+        ci = f"{CONFIDENCE:.0%} CI"
+        headers = ["rank", "strategy", label, "gain vs scratch", f"gain {ci}", f"vs next rank ({ci})",
+                   f"steps to scratch {label}", "device s/cell", "seeds"]  # fmt: skip
+        blocks.append(group_title(values, group, settings) + "\n" + table(headers, rows, right={0, *range(2, 8)}))
+    note = device_note(frame)
+    return "\n\n".join([*blocks, *([note] if note else [])])
 
 
 def dataset_rows_text(rows: list[dict[str, Any]], roots: list[Any]) -> str:
@@ -220,4 +230,17 @@ def prepared_text(item: dict[str, Any]) -> str:
     lines = [f"{item['dataset']}: {item['images']:,} images ({c}x{h}x{w}{classes}), {how} -> {item['cache_file']}"]
     for key, value in sorted(item["provenance"].items()):
         lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
+
+
+def score_text(result: dict[str, Any]) -> str:
+    """``ganbench score``'s output: one line per metric column, then what was compared."""
+    skip = {"n_gen", "n_ref", "n_shots", "n_heldout", "metrics", "features_s", "seconds", "device"}
+    values = {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+              and k not in skip and not k.endswith("_version")}  # fmt: skip
+    width = max(map(len, values), default=0)
+    lines = [f"{name:<{width}}  {value:.6g}" for name, value in values.items()]
+    shots = f", {result['n_shots']} shots ({result['n_heldout']} held out)" if result.get("n_shots") else ""
+    lines.append(f"({result['n_gen']} generated vs {result['n_ref']} reference images{shots}; {result['device']}, "
+                 f"{result['seconds']:.1f} s)")  # fmt: skip
     return "\n".join(lines)

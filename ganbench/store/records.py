@@ -30,15 +30,16 @@ IDENTITY_COLUMNS = ["schema_version", "cell_id", "status", "arch", "strategy", "
 COST_AND_PROVENANCE_COLUMNS = [
     "trainable_params", "total_params", "trainable_fraction", "trainable_g", "total_g", "trainable_d", "total_d",
     "pretrain_s", "pretrain_cache_hit", "finetune_s", "step_ms", "images_per_s", "eval_s",
-    "peak_mem_mb", "peak_mem_kind", "device", "arch_weights",
+    "eval_generate_s", "eval_features_s", "eval_metrics_s", "peak_mem_mb", "peak_mem_kind", "device", "arch_weights",
     "resolution", "channels", "pretrain_steps", "finetune_steps", "batch_size", "lr",
-    "eval_samples", "eval_every", "n_gen", "n_ref", "reference_key",
+    "eval_samples", "eval_every", "n_gen", "reference", "reference_samples", "n_target", "n_ref", "n_heldout",
+    "n_val", "reference_key", "select_on", "selected_step",
     "fid_mode", "inception_sha1", "ganbench_version", "torch_version", "cleanfid_version",
     "git_revision", "finished_at", "error",
 ]  # fmt: skip
 CORE_COLUMNS = frozenset([*IDENTITY_COLUMNS, *COST_AND_PROVENANCE_COLUMNS, "spec", "curve", "loss", "traceback",
                           "metric_columns", "pretrain_key", "source_checkpoint", "python_version", "numpy_version",
-                          "peak_mem_kind", "step"])  # fmt: skip
+                          "peak_mem_kind", "step", "selected"])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def cell_fields(cell: Cell, git_revision: str | None) -> dict[str, Any]:
         "resolution": cell.resolution, "channels": cell.channels,
         "pretrain_steps": b.pretrain_steps, "finetune_steps": b.finetune_steps, "batch_size": b.batch_size,
         "lr": b.lr, "eval_samples": b.eval_samples, "eval_every": b.eval_every,
-        "spec": cell.identity(), "git_revision": git_revision, **versions(),
+        "reference": cell.protocol.reference, "reference_samples": cell.protocol.reference_samples or None,
+        "select_on": cell.protocol.select_on, "spec": cell.identity(), "git_revision": git_revision, **versions(),
     }  # fmt: skip
 
 

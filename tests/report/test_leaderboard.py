@@ -189,8 +189,10 @@ def test_markdown_has_title_table_and_provenance(run, invoke):
     assert "32 px, 1 channel; pretrain steps 2000, fine-tune steps 200" in md
     assert "metrics of 250 generated vs 2500 reference images" in md
     assert "## dcgan: mnist5k:classes=0-4 → mnist5k:classes=5-9, 100 shots" in md
-    assert "| rank | strategy | FID ↓ | KID ↓ | FID gain vs scratch | steps to scratch FID |" in md
-    assert "| 1 | finetune | 210.00 ± 10.00 | 0.2100 ± 0.0100 | 100.00 ± 0.00 | 133 (3/3) |" in md
+    assert ("| rank | strategy | FID ↓ | KID ↓ | FID gain vs scratch | gain 95% CI | vs next rank (95% CI) "
+            "| steps to scratch FID |") in md  # fmt: skip
+    assert ("| 1 | finetune | 210.00 ± 10.00 | 0.2100 ± 0.0100 | 100.00 ± 0.00 | [100.00, 100.00] resolved "
+            "| 70.00 [-38.28, 178.28] unresolved | 133 (3/3) |") in md  # fmt: skip
     assert "| 2 | adapter | 280.00 ± 51.96 |" in md and "150 (2/3)" in md and "3 ok, 1 diverged" in md
     assert "Rank 1 = lowest mean FID" in md
     assert "git revision: abc123" in md and "made with: `ganbench leaderboard" in md

@@ -79,10 +79,16 @@ def test_the_leaderboard_ranks_by_a_higher_is_better_column(brightness_run, invo
         scratch = next(r for r in brightness_run.records if r["strategy"] == "scratch")
         # higher is better: the gain is this - scratch
         assert row["gain_vs_scratch"] == pytest.approx(record["brightness_match"] - scratch["brightness_match"])
+    first, second = by_brightness.iloc[0], by_brightness.iloc[1]
+    assert first["vs_next"] == second["strategy"] and first["vs_next_n"] == 1
+    # against the next rank too, higher is better: this - next, and one seed gives no interval
+    assert first["vs_next_diff"] == pytest.approx(first["brightness_match_mean"] - second["brightness_match_mean"])
+    assert first["vs_next_diff"] >= 0 and pd.isna(first["vs_next_resolved"])
     lower = build_leaderboard(brightness_run.run_dir, rank_by="brightness_gap")
     assert lower["brightness_gap_mean"].tolist() == sorted(lower["brightness_gap_mean"])  # lower is better
     md = to_markdown(by_brightness)
-    assert "| FID ↓ | brightness ↑ | gap ↓ | brightness gain vs scratch | steps to scratch brightness |" in md
+    assert ("| FID ↓ | brightness ↑ | gap ↓ | brightness gain vs scratch | gain 95% CI | vs next rank (95% CI) "
+            "| steps to scratch brightness |") in md  # fmt: skip
     assert "Rank 1 = highest mean brightness" in md and "(this brightness − scratch brightness)" in md
     out = tmp_path / "report"
     result = invoke("leaderboard", brightness_run.run_dir, "--rank-by", "brightness_match", "--format", "html",

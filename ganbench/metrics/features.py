@@ -1,0 +1,167 @@
+"""Feature spaces, and the one feature pass per (space, image set) an evaluation shares between its metrics.
+
+A :class:`FeatureSpace` maps uint8 images to (N, d) float features on the evaluation device: NVIDIA's
+Inception (FID, KID, PRDC, memorization), raw pixels (memorization), a timm backbone (``fd``). Metrics ask for
+features with :func:`eval_features` ``(ctx, space, which)``; the first ask computes them, later asks in the
+same evaluation get the memo. Sets that index the target (reference, held-out, validation images) are slices of
+one pass over the target's featurized pool, cached on disk by content, so adding a metric or a held-out set
+never featurizes the target twice.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganbench.metrics.inception import EXTRACTOR, MODE, InceptionWeights, get_extractor, resolve_inception_weights
+from ganbench.plugin.contracts import EvalContext
+from ganbench.store.cache import atomic_write_bytes, stable_hash, tensor_hash
+
+CACHE_FOLDER = "fid-ref"  # reference features of every space (the name predates other spaces)
+
+
+class FeatureSpace:
+    """Images -> features. ``identity()`` names everything that changes the features (extractor, weights hash,
+    preprocessing): it keys the caches. ``provenance()`` is what records say about the space."""
+
+    name: str = "features"
+
+    def identity(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __call__(self, images: torch.Tensor, device: torch.device, desc: str | None = None) -> torch.Tensor:
+        """uint8 (N, C, H, W) on any device -> float32 (N, d) on ``device``."""
+        raise NotImplementedError
+
+    def provenance(self) -> dict[str, Any]:
+        return {}
+
+    @property
+    def key(self) -> str:
+        return stable_hash(self.identity())[:16]
+
+
+class InceptionSpace(FeatureSpace):
+    """2048-d pool features of NVIDIA's Inception, clean-fid "clean" preprocessing."""
+
+    name = "inception"
+
+    def __init__(self, weights: InceptionWeights | None = None, cache_dir: str | os.PathLike | None = None) -> None:
+        self.weights = weights or resolve_inception_weights(cache_dir)
+
+    def identity(self) -> dict[str, Any]:
+        # the keys reference features were cached under before other spaces existed: old caches stay valid
+        return {"extractor": EXTRACTOR, "sha1": self.weights.sha1, "mode": MODE}
+
+    def __call__(self, images: torch.Tensor, device: torch.device, desc: str | None = None) -> torch.Tensor:
+        return get_extractor(self.weights, device).features_tensor(images, desc=desc)
+
+    def provenance(self) -> dict[str, Any]:
+        return self.weights.provenance()
+
+
+class PixelSpace(FeatureSpace):
+    """Raw pixels in [0, 1], flattened: distances between images as stored (a copy is at distance 0)."""
+
+    name = "pixels"
+
+    def identity(self) -> dict[str, Any]:
+        return {"extractor": "pixels"}
+
+    def __call__(self, images: torch.Tensor, device: torch.device, desc: str | None = None) -> torch.Tensor:
+        return images.to(device).flatten(1).float().div_(255.0)
+
+
+def eval_features(ctx: EvalContext, space: FeatureSpace, which: str) -> torch.Tensor:
+    """Features of one image set of the evaluation (``generated``, ``reference``, ``shots``, ``heldout``,
+    ``val``) in ``space``, on ``ctx.device``: computed once per evaluation, target sets cached on disk."""
+    # the reference's key is part of the memo's: a validation context plays "reference" with other images
+    memo_key = f"features:{space.key}:{which}" + (f":{ctx.reference_key}" if which == "reference" else "")
+    if memo_key not in ctx.memo:
+        start = _now(ctx.device)
+        ctx.memo[memo_key] = _features(ctx, space, which)
+        ctx.timings["features"] = ctx.timings.get("features", 0.0) + _now(ctx.device) - start
+    return ctx.memo[memo_key]
+
+
+def _features(ctx: EvalContext, space: FeatureSpace, which: str) -> torch.Tensor:
+    parts = ctx.parts
+    if parts is not None and which in parts.index:
+        index = parts.index[which]
+        pool = parts.index.get("pool")
+        if pool is not None and bool(torch.isin(index, pool).all()):
+            pooled = _pool_features(ctx, space)
+            row = torch.full((len(parts.images),), -1, dtype=torch.long)
+            row[pool] = torch.arange(len(pool))
+            return pooled[row[index].to(pooled.device)]
+        key = stable_hash([parts.key, tensor_hash(index)])
+        return cached_features(space, parts.images[index], key, ctx.device, ctx.cache_dir, ctx.progress, which)
+    if which == "reference":
+        return cached_features(space, ctx.reference, ctx.reference_key, ctx.device, ctx.cache_dir, ctx.progress)
+    return space(ctx.images(which), ctx.device)
+
+
+def _pool_features(ctx: EvalContext, space: FeatureSpace) -> torch.Tensor:
+    memo_key = f"features:{space.key}:pool"
+    if memo_key not in ctx.memo:
+        parts = ctx.parts
+        pool = parts.index["pool"]
+        everything = len(pool) == len(parts.images)
+        key = parts.key if everything else stable_hash([parts.key, tensor_hash(pool)])
+        images = parts.images if everything else parts.images[pool]
+        ctx.memo[memo_key] = cached_features(space, images, key, ctx.device, ctx.cache_dir, ctx.progress)
+    return ctx.memo[memo_key]
+
+
+def cached_features(
+    space: FeatureSpace,
+    images: torch.Tensor,
+    content_key: str,
+    device: torch.device | str,
+    cache_dir: str | os.PathLike,
+    progress: bool = False,
+    what: str = "reference",
+) -> torch.Tensor:
+    """Features of a fixed image set, cached under ``cache_dir`` by (content, space identity)."""
+    device = torch.device(device)
+    key = stable_hash({"content": content_key, **space.identity()})
+    path = Path(cache_dir) / CACHE_FOLDER / f"{key[:20]}.npy"
+    if path.is_file():
+        return torch.from_numpy(np.load(path)).to(device)
+    desc = f"{what} features ({space.name}, {len(images)} images)" if progress else None
+    feats = space(images, device, desc=desc)
+    buffer = io.BytesIO()
+    np.save(buffer, feats.float().cpu().numpy())
+    atomic_write_bytes(path, buffer.getvalue())
+    return feats
+
+
+def reference_features(
+    images: torch.Tensor,
+    content_key: str,
+    weights: InceptionWeights,
+    device: torch.device | str,
+    cache_dir: str | os.PathLike,
+    progress: bool = False,
+) -> np.ndarray:
+    """Inception features of a reference set, cached by (content, extractor, weights, mode), as NumPy."""
+    return cached_features(InceptionSpace(weights), images, content_key, device, cache_dir, progress).cpu().numpy()
+
+
+def inception_features(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """(generated, reference) Inception features of one evaluation, float32 tensors on ``ctx.device``, computed
+    once and shared by every metric of that evaluation."""
+    space = InceptionSpace(cache_dir=ctx.cache_dir)
+    return eval_features(ctx, space, "generated"), eval_features(ctx, space, "reference")
+
+
+def _now(device: torch.device) -> float:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()

@@ -1,0 +1,43 @@
+"""Precision and recall (Kynkäänniemi et al. 2019) and density and coverage (Naeem et al. 2020) of the generated
+images against the reference, on the Inception features FID uses (one feature pass for all of them).
+
+Each real (reference) feature gets a radius: the distance to its k-th nearest other real feature. Precision is
+the fraction of generated images inside some real radius (fidelity), recall the fraction of real images inside
+some generated radius (diversity); density counts, per generated image, how many real radii contain it (over
+k, so that it is about 1 for matching distributions); coverage is the fraction of real images whose radius
+contains a generated image. The formulas are those of the reference implementation (the ``prdc`` package),
+which the tests hold ours to.
+"""
+
+from __future__ import annotations
+
+from ganbench_plugins.metrics.inception import InceptionMetric
+
+import ganbench
+from ganbench import Column, Option, at_least
+
+
+class PRDC(InceptionMetric):
+    """Precision, recall, density and coverage on Inception features (higher is better)."""
+
+    name = "prdc"
+    options = (Option("k", int, 5, "nearest neighbours that set each feature's radius", check=at_least(1)),)
+    columns = (
+        Column("precision", lower_is_better=False, label="Precision", digits=3,
+               help="fraction of generated images within the real images' k-NN radii (fidelity)"),
+        Column("recall", lower_is_better=False, label="Recall", digits=3,
+               help="fraction of real images within the generated images' k-NN radii (diversity)"),
+        Column("density", lower_is_better=False, label="Density", digits=3,
+               help="real k-NN radii containing each generated image, over k (about 1 when matched)"),
+        Column("coverage", lower_is_better=False, label="Coverage", digits=3,
+               help="fraction of real images whose k-NN radius contains a generated image"),
+    )  # fmt: skip
+
+    def compute(self, ctx):
+        real, fake = self.features(ctx, "reference"), self.features(ctx, "generated")
+        return ganbench.prdc(real, fake, k=self.config["k"])
+
+
+@ganbench.hookimpl
+def register_metrics(register):
+    register(PRDC)
