@@ -36,7 +36,7 @@ from ganbench.metrics.features import (
 )
 from ganbench.metrics.inception import MODE as FID_MODE
 from ganbench.metrics.inception import InceptionWeights, get_extractor, resolve_inception_weights
-from ganbench.metrics.neighbours import authenticity, copy_ratio, prdc
+from ganbench.metrics.neighbours import authenticity, copy_ratio, knn_radii, prdc
 from ganbench.net import offline, unreachable
 from ganbench.plugin.blocks import BlockOutputs, block_output_shapes, freeze_first, output_shapes, source_parameters
 from ganbench.plugin.contracts import (
@@ -106,6 +106,7 @@ __all__ = [
     "inception_features",
     "kid_from_features",
     "kid_subset_size",
+    "knn_radii",
     "load_config",
     "load_records",
     "load_registry",

@@ -214,7 +214,7 @@ def new_strategy_cmd(name: str, folder: str) -> None:
 @click.argument("path_b", type=click.Path(exists=True, file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--batch-size", default=50, show_default=True, type=int)
+@click.option("--batch-size", type=int, help="Images per Inception batch (default: sized to the device).")
 def fid(path_a: str, path_b: str, as_json: bool, device: str, batch_size: int) -> None:
     """FID and KID between two folders of images (clean-fid "clean" mode, the runner's pipeline)."""
     from ganbench.metrics.folders import compare_folders

@@ -125,8 +125,10 @@ def features_memo(memo: dict[str, Any]) -> dict[str, Any]:
 
 
 def shared_memo(memo: dict[str, Any]) -> dict[str, Any]:
-    """What one evaluation hands the next: the target sets' features (never the generated images')."""
-    return {k: v for k, v in features_memo(memo).items() if not k.endswith(":generated")}
+    """What one evaluation hands the next: the target sets' features (never the generated images') and what
+    metrics keep under ``reference:`` keys (things that depend on the reference alone, e.g. k-NN radii)."""
+    kept = {k: v for k, v in features_memo(memo).items() if not k.endswith(":generated")}
+    return {**kept, **{k: v for k, v in memo.items() if k.startswith("reference:")}}
 
 
 class Evaluator:
@@ -169,7 +171,9 @@ class Evaluator:
         """n images from the evaluation's fixed latents (the first ones are those already generated)."""
         if n <= len(first):
             return first[:n]
-        return self.generate(G, n, device_output=True)
+        # a longer draw from the same seed does not begin with the same latents: keep the evaluated images first
+        more = self.generate(G, n, device_output=True)[len(first) :]
+        return torch.cat([first, more.to(first.device)])
 
 
 def checked(metric: Metric, values: dict[str, Any]) -> dict[str, Any]:

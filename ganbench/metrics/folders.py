@@ -35,7 +35,7 @@ def load_image_folder(folder: str | os.PathLike) -> list[np.ndarray]:
     return arrays
 
 
-def compare_folders(path_a, path_b, device: torch.device, *, batch_size: int = 50, seed: int = 0, progress: bool = True,
+def compare_folders(path_a, path_b, device: torch.device, *, batch_size: int | None = None, seed: int = 0, progress: bool = True,
                     cache_dir=None) -> dict:  # fmt: skip
     """FID and KID between two image folders, through the same extractor the runner uses."""
     weights = resolve_inception_weights(cache_dir)

@@ -35,7 +35,12 @@ class PRDC(InceptionMetric):
 
     def compute(self, ctx):
         real, fake = self.features(ctx, "reference"), self.features(ctx, "generated")
-        return ganbench.prdc(real, fake, k=self.config["k"])
+        k = self.config["k"]
+        # the reference's radii depend on it alone: "reference:" memo entries outlive one evaluation of a cell
+        key = f"reference:prdc-radii:{k}:{ctx.reference_key}"
+        if key not in ctx.memo:
+            ctx.memo[key] = ganbench.knn_radii(real, k)
+        return ganbench.prdc(real, fake, k=k, real_radii=ctx.memo[key])
 
 
 @ganbench.hookimpl

@@ -161,3 +161,27 @@ def test_a_cell_records_every_metric_the_split_of_its_evaluation_time_and_the_se
     setup = manifest["evaluation_setup"]
     assert setup["warm_up_s"] > 0 and setup["reference_images"] == {"tiny-digits": 48}
     assert len(setup["warnings"]) == 1 and "fewer than 2048" in setup["warnings"][0]
+
+
+def test_what_depends_on_the_reference_alone_outlives_an_evaluation():
+    from ganbench.execute.evaluation import shared_memo
+
+    memo = {"features:abc:generated": 1, "features:abc:pool": 2, "reference:radii": 3, "intra-lpips:own": 4}
+    assert shared_memo(memo) == {"features:abc:pool": 2, "reference:radii": 3}
+
+
+def test_sample_begins_with_the_evaluated_images_and_is_deterministic(tmp_path):
+    from functools import partial
+
+    from ganbench.execute.evaluation import Evaluator
+    from ganbench.execute.training import generate
+    from ganbench.testing import tiny_nets
+
+    G = tiny_nets().G
+    gen = partial(generate, seed=5)
+    evaluator = Evaluator([], target_parts(EvalProtocol(), target(), SHOTS), EvalProtocol(), n=6, seed=0,
+                          generate=gen, cache_dir=tmp_path, headline=None)  # fmt: skip
+    first = gen(G, 6, device_output=True)
+    more = evaluator._sample(G, first, 20)
+    assert len(more) == 20 and torch.equal(more[:6], first) and torch.equal(more, evaluator._sample(G, first, 20))
+    assert torch.equal(evaluator._sample(G, first, 4), first[:4])

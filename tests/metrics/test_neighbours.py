@@ -206,3 +206,11 @@ def test_cuda_matches_cpu_and_5000_by_5000_fits_in_blocks():
     peak_mib = (torch.cuda.max_memory_allocated() - base) / 2**20
     assert 0 < scores["precision"] <= 1 and 0 < scores["coverage"] <= 1
     assert peak_mib < 1024  # the 5000 x 5000 float64 matrix alone would be 191 MiB, a 2048-wide gather 78 GiB
+
+
+def test_precomputed_real_radii_give_the_same_scores():
+    from ganbench.metrics.neighbours import knn_radii
+
+    g = torch.Generator().manual_seed(3)
+    real, fake = torch.randn(60, 16, generator=g), torch.randn(40, 16, generator=g) + 0.3
+    assert prdc(real, fake, k=4, real_radii=knn_radii(real, 4)) == prdc(real, fake, k=4)

@@ -122,7 +122,7 @@ def test_unknown_resize_is_a_one_line_error(weights):
 
 
 def test_default_batch_size_on_cpu():
-    assert default_batch_size("cpu") == 50
+    assert default_batch_size("cpu") == 8
 
 
 @pytest.mark.gpu
