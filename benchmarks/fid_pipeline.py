@@ -31,32 +31,15 @@ from ganbench.execute.training import to_uint8
 from ganbench.metrics.arithmetic import fid_from_features
 from ganbench.metrics.inception import default_batch_size, get_extractor, resolve_inception_weights
 from ganbench.metrics.resize import resize_clean
+from ganbench.testing import cleanfid_on_weights
 
 
 def cleanfid_model(weights, device: torch.device, folder: Path):
-    """clean-fid's own InceptionV3W wrapper around the network ganbench resolved (it would download it)."""
-    import cleanfid.features
+    """clean-fid's own feature extractor around the network ganbench resolved (it would download it)."""
+    from cleanfid.features import build_feature_extractor
 
-    module = torch.jit.load(str(weights.path)).eval()
-    net = getattr(module, "layers", module)
-
-    class Wrapped(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layers = net
-
-        def forward(self, x):
-            return self.layers(x)
-
-    torch.jit.script(Wrapped()).save(str(folder / "inception-2015-12-05.pt"))
-    original = cleanfid.features.InceptionV3W
-    cleanfid.features.InceptionV3W = lambda path, download=True, resize_inside=False: original(
-        str(folder), download=False, resize_inside=resize_inside
-    )
-    try:
-        return cleanfid.features.build_feature_extractor("clean", device, use_dataparallel=False)
-    finally:
-        cleanfid.features.InceptionV3W = original
+    with cleanfid_on_weights(weights.path, folder):
+        return build_feature_extractor("clean", device, use_dataparallel=False)
 
 
 def sync(device: torch.device) -> None:

@@ -10,7 +10,9 @@ test suite runs them over every registered plugin.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +236,35 @@ def _same_state(a: nn.Module, b: nn.Module) -> bool:
 
 def _same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@contextlib.contextmanager
+def cleanfid_on_weights(weights_path: str | Path, folder: str | Path) -> Iterator[None]:
+    """Inside the block, clean-fid's own Inception wrapper (``InceptionV3W``: its class, normalization and
+    all) loads the network at ``weights_path`` instead of downloading NVIDIA's file: the network is written to
+    ``folder`` in the layout clean-fid expects (a ``.layers`` submodule). For comparisons with clean-fid on the
+    same weights (tests, benchmarks)."""
+    import cleanfid.features
+
+    module = torch.jit.load(str(weights_path)).eval()
+    net = getattr(module, "layers", module)
+
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = net
+
+        def forward(self, x):
+            return self.layers(x)
+
+    torch.jit.script(Wrapped()).save(str(Path(folder) / "inception-2015-12-05.pt"))
+    original = cleanfid.features.InceptionV3W
+
+    def from_folder(path, download=True, resize_inside=False):
+        return original(str(folder), download=False, resize_inside=resize_inside)
+
+    cleanfid.features.InceptionV3W = from_folder
+    try:
+        yield
+    finally:
+        cleanfid.features.InceptionV3W = original

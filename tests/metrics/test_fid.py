@@ -17,6 +17,7 @@ from ganbench.metrics.features import inception_features
 from ganbench.metrics.folders import compare_folders, load_image_folder
 from ganbench.metrics.inception import get_extractor, resolve_inception_weights
 from ganbench.plugin.contracts import EvalContext
+from ganbench.testing import cleanfid_on_weights
 
 
 def _save_digits(folder, images):
@@ -44,33 +45,9 @@ def folders(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cleanfid_with_our_weights(tmp_path_factory):
-    """clean-fid's InceptionV3W reads `inception-2015-12-05.pt` (a `.layers` submodule) from /tmp, downloading
-    it if absent; write the network ganbench resolved in that layout to a folder of the test's and point
-    clean-fid's wrapper (its own class, normalization and all) at it."""
-    import cleanfid.features
-
-    weights = resolve_inception_weights()
-    folder = tmp_path_factory.mktemp("cleanfid-weights")
-    module = torch.jit.load(str(weights.path)).eval()
-    net = getattr(module, "layers", module)
-
-    class Wrapped(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layers = net
-
-        def forward(self, x):
-            return self.layers(x)
-
-    torch.jit.script(Wrapped()).save(str(folder / "inception-2015-12-05.pt"))
-    original = cleanfid.features.InceptionV3W
-
-    def from_our_folder(path, download=True, resize_inside=False):
-        return original(str(folder), download=False, resize_inside=resize_inside)
-
-    cleanfid.features.InceptionV3W = from_our_folder
-    yield
-    cleanfid.features.InceptionV3W = original
+    """clean-fid's InceptionV3W would download NVIDIA's file: hand it the network ganbench resolved."""
+    with cleanfid_on_weights(resolve_inception_weights().path, tmp_path_factory.mktemp("cleanfid-weights")):
+        yield
 
 
 def test_fid_and_kid_equal_cleanfid(folders, cleanfid_with_our_weights):
