@@ -10,7 +10,7 @@ import traceback
 
 import click
 
-from ganbench.errors import GanbenchError
+from ganbench.errors import GanbenchError, one_line
 from ganbench.execute.context import RunContext
 from ganbench.grid.config import Grid
 from ganbench.report import text
@@ -39,16 +39,40 @@ def _context(cache_dir=None, data_roots=(), plugins_dirs=(), device: str = "auto
 
 
 class ErrorHandlingGroup(click.Group):
-    """Turns GanbenchError into one line on stderr and exit code 2 (a traceback only with --debug)."""
+    """How errors reach the user: one line on stderr, a traceback only with --debug.
+
+    Bad input (GanbenchError, and click's own usage errors: an unknown option, a bad value) exits with code 2;
+    any other exception is a bug in ganbench or a plugin: one ``internal error`` line, exit code 1. Asking for
+    help (a group given no command), KeyboardInterrupt and SystemExit pass through as click handles them.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
         except GanbenchError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                traceback.print_exc()
-            click.echo(f"Error: {exc}", err=True)
+            self._traceback(ctx)
+            click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
             sys.exit(2)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            click.echo(f"Error: {' '.join(exc.format_message().split())} (see '{command} --help')", err=True)
+            sys.exit(2)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: --help and --version exit through these, Ctrl-C at a prompt aborts
+        except Exception as exc:
+            self._traceback(ctx)
+            what = one_line(f"{type(exc).__name__}: {exc}", limit=300)
+            click.echo(
+                f"Error: internal error: {what} (rerun with --debug for the traceback, and please report it)", err=True
+            )
+            sys.exit(1)
+
+    @staticmethod
+    def _traceback(ctx: click.Context) -> None:
+        if ctx.obj and ctx.obj.get("debug"):
+            traceback.print_exc()
 
 
 @click.group(cls=ErrorHandlingGroup)
@@ -65,6 +89,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ganbench fid DIR_A DIR_B       FID/KID between two image folders
     ganbench score GEN REF         every metric between folders (--shots DIR: memorization)
     ganbench leaderboard RUN_DIR   seed-averaged, ranked CSV / Markdown / HTML report of runs
+    ganbench show RUN_DIR CELL     one cell: timing, memory, metrics; its loss and FID curves as a PNG
     ganbench new strategy NAME     write a one-file strategy plugin and its test
     """
     ctx.obj = {"debug": debug}
@@ -137,22 +162,34 @@ def _list_opt(name: str, help_text: str):
 )
 @PLUGINS_DIR
 @DATA_ROOT
-@click.option("--dry-run", is_flag=True, help="Print the cells and exit without running anything.")
+@click.option(
+    "--checkpoint-every", metavar="N|TIME", default=None,
+    help="Checkpoint each cell (and pretraining) every N steps or TIME (30s, 10m, 2h), besides every evaluation; "
+    "0: at evaluations only (default 10m). An interrupted cell resumes from its last checkpoint.",
+)  # fmt: skip
+@click.option("--keep-checkpoints", is_flag=True, help="Keep cells' checkpoints after they complete.")
+@click.option("--wait", is_flag=True, help="If another process is running this grid, wait for it instead of refusing.")
+@click.option("--dry-run", is_flag=True, help="Check everything a run checks before training, print the cells, exit.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_matrix_cmd(
-    config, out, device, cache_dir, plugins_dirs, data_roots, dry_run, quiet, no_baseline, **options
-) -> None:
+    config, out, device, cache_dir, plugins_dirs, data_roots, dry_run, quiet, no_baseline, checkpoint_every,
+    keep_checkpoints, wait, **options
+) -> None:  # fmt: skip
     """Run a grid: architectures x strategies x (source -> target) x shots x seeds.
 
     With no options, runs the embedded default: dcgan x {scratch, finetune, freeze-d, adapter} on
-    mnist5k:classes=0-4 -> mnist5k:classes=5-9, 100 shots, seed 0. Rerunning the same command resumes.
+    mnist5k:classes=0-4 -> mnist5k:classes=5-9, 100 shots, seed 0. Rerunning the same command resumes:
+    completed cells are kept, an interrupted cell continues from its last checkpoint.
     """
     from ganbench.execute.driver import run_matrix
     from ganbench.execute.plan import check_plan, plan_matrix, reference_work
     from ganbench.grid.config import load_config, make_grid
 
     grid = make_grid(load_config(config) if config else None, baseline=False if no_baseline else None, **options)
-    context = _context(cache_dir, data_roots, plugins_dirs, device)
+    from ganbench.execute.checkpoint import CheckpointPolicy
+
+    policy = CheckpointPolicy.parse(checkpoint_every, keep=keep_checkpoints)
+    context = _context(cache_dir, data_roots, plugins_dirs, device).replace(checkpoint=policy)
     if dry_run:
         plan = plan_matrix(grid, out, context=context)
         datasets, _ = check_plan(plan)  # the data a run would refuse, refused now
@@ -161,11 +198,12 @@ def run_matrix_cmd(
             click.echo(work.describe())
         return
     started = time.perf_counter()
-    summary = run_matrix(grid, out, context=context, progress=not quiet)
+    summary = run_matrix(grid, out, context=context, progress=not quiet, wait=wait)
     click.echo(text.results_table(summary.records))
     click.echo(text.run_footer(summary, time.perf_counter() - started))
     if summary.interrupted:
-        click.echo("Interrupted: rerun the same command to resume (completed cells are kept).", err=True)
+        click.echo("Interrupted: rerun the same command to resume (completed cells are kept, the interrupted one "
+                   "continues from its last checkpoint).", err=True)  # fmt: skip
         sys.exit(130)
     if summary.failed:
         for r in summary.failed:
@@ -173,11 +211,22 @@ def run_matrix_cmd(
         sys.exit(1)
 
 
+def _warn_load_errors(registry) -> None:
+    """One warning line on stderr per plugin that failed to load (the listing goes on without it)."""
+    for origin, message in registry.load_errors:
+        click.echo(f"Warning: {origin} failed to load: {message}; fix it or move it out of the plugins folder "
+                   "(the other plugins are listed)", err=True)  # fmt: skip
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @PLUGINS_DIR
 def plugins(as_json: bool, plugins_dirs) -> None:
-    """List every plugin: name, kind, origin, version and declared options."""
+    """List every plugin: name, kind, origin, version and declared options.
+
+    A plugin that fails to load (a file of --plugins-dir with a syntax error, a module that raises on import)
+    does not stop the listing: it gets one warning line on stderr, the others are listed, the exit code is 0.
+    """
     from ganbench.plugin.manager import load_registry
 
     registry = load_registry(context=_context(plugins_dirs=plugins_dirs))
@@ -185,8 +234,7 @@ def plugins(as_json: bool, plugins_dirs) -> None:
         click.echo(json.dumps(text.plugins_json(registry), indent=2))
     else:
         click.echo(text.plugins_text(registry))
-    for origin, message in registry.load_errors:
-        click.echo(f"Warning: {origin} failed to load: {message}", err=True)
+    _warn_load_errors(registry)
 
 
 @cli.group()
@@ -214,7 +262,9 @@ def new_strategy_cmd(name: str, folder: str) -> None:
 @click.argument("path_b", type=click.Path(exists=True, file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--batch-size", type=int, help="Images per Inception batch (default: sized to the device).")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), help="Images per Inception batch (default: sized to the device)."
+)
 def fid(path_a: str, path_b: str, as_json: bool, device: str, batch_size: int) -> None:
     """FID and KID between two folders of images (clean-fid "clean" mode, the runner's pipeline)."""
     from ganbench.metrics.folders import compare_folders
@@ -276,11 +326,16 @@ def leaderboard(run_dirs, output, fmt, rank_by, allow_mixed) -> None:
 
     Refuses (exit 2, nothing written) when rows that would sit side by side were evaluated or budgeted
     differently, unless --allow-mixed. Columns: docs/results-schema.md, "Leaderboard CSV".
+
+    A damaged or hand-edited cell record (not JSON, not an object, a missing or ill-typed field) is skipped
+    with one warning line on stderr naming it, and the others are tabulated; a run directory whose records are
+    all damaged, or a record of a newer schema than this ganbench reads, is refused. Nothing in the run
+    directories is written: -o may not point into one's cells, samples or tables.
     """
     from ganbench.report.csv import to_csv
     from ganbench.report.leaderboard import leaderboard_frame
     from ganbench.report.markdown import to_markdown
-    from ganbench.store.runs import load_runs
+    from ganbench.store.runs import load_runs, refuse_output_inside
 
     fmt = fmt or ("md" if output and output.endswith(".md") else "csv")
     if fmt == "html" and not output:
@@ -288,6 +343,8 @@ def leaderboard(run_dirs, output, fmt, rank_by, allow_mixed) -> None:
     if fmt != "html" and output and os.path.isdir(output):
         raise GanbenchError(f"-o {output} is a folder; give a file name (a folder is for --format html)")
     loaded = load_runs(run_dirs)
+    if output:
+        refuse_output_inside(output, loaded.runs)
     frame = leaderboard_frame(loaded, allow_mixed=allow_mixed, rank_by=rank_by)
     for note in frame.attrs["notes"]:
         click.echo(note, err=True)
@@ -297,17 +354,52 @@ def leaderboard(run_dirs, output, fmt, rank_by, allow_mixed) -> None:
     if not output:
         click.echo(to_markdown(frame, command) if fmt == "md" else to_csv(frame), nl=False)
         return
-    if fmt == "html":
-        from ganbench.report.html import write_html_report
+    try:
+        if fmt == "html":
+            from ganbench.report.html import write_html_report
 
-        written = write_html_report(frame, loaded, output, command=f"{command} -o {output}")
-    else:
-        from ganbench.store.cache import atomic_write_text
+            written = write_html_report(frame, loaded, output, command=f"{command} -o {output}")
+        else:
+            from ganbench.store.cache import atomic_write_text
 
-        atomic_write_text(output, to_markdown(frame, f"{command} -o {output}") if fmt == "md" else to_csv(frame))
-        written = output
+            atomic_write_text(output, to_markdown(frame, f"{command} -o {output}") if fmt == "md" else to_csv(frame))
+            written = output
+    except OSError as exc:
+        raise GanbenchError(f"cannot write -o {output}: {exc.strerror or exc}; choose a writable path") from None
     click.echo(text.leaderboard_summary(frame))
     click.echo(f"\n{len(frame)} rows from {len(loaded.records)} cells of {len(loaded.runs)} run(s) -> {written}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(), metavar="RUN_DIR")
+@click.argument("cell_id", metavar="CELL_ID")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="PNG to write (default RUN_DIR/plots/CELL_ID.png)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the cell's summary as a JSON object instead.")
+def show(run_dir, cell_id, output, as_json) -> None:
+    """One cell of a run, to diagnose it: what it is, its status and error, its time split (adapt / train /
+    eval and eval's parts), peak memory, resumptions, device and every metric column; draws its loss curves
+    beside its FID (or headline metric) curve to RUN_DIR/plots/CELL_ID.png.
+
+    CELL_ID is the full id or any prefix of it that only one cell of the run has.
+    """
+    from pathlib import Path
+
+    from ganbench.report.plots import plot_cell
+    from ganbench.store.runs import find_record
+
+    record = find_record(run_dir, cell_id)
+    cell = record["cell_id"]
+    path = Path(output) if output else Path(run_dir) / "plots" / f"{cell}.png"
+    samples = Path(run_dir) / "samples" / f"{cell}.png"
+    drawn = plot_cell(record, path)
+    summary = text.cell_summary(record, plot=str(path) if drawn else None,
+                                samples=str(samples) if samples.is_file() else None)  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, allow_nan=False))
+        return
+    click.echo(text.cell_text(summary))
 
 
 @cli.group(invoke_without_command=True)
@@ -333,8 +425,7 @@ def datasets(ctx: click.Context, as_json: bool, data_roots, cache_dir, plugins_d
     registry = load_registry(context=context)
     rows = dataset_rows(registry, context)
     click.echo(json.dumps(rows, indent=2) if as_json else text.dataset_rows_text(rows, list(context.data_roots)))
-    for origin, message in registry.load_errors:
-        click.echo(f"Warning: {origin} failed to load: {message}", err=True)
+    _warn_load_errors(registry)
 
 
 @datasets.command("prepare")

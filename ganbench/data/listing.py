@@ -9,6 +9,7 @@ from typing import Any
 
 from ganbench.data.prepare import prepare_dataset, prepared_path
 from ganbench.data.roots import DataNotFound
+from ganbench.errors import GanbenchError
 from ganbench.execute.context import RunContext, current_context
 from ganbench.plugin.options import format_int_set
 from ganbench.plugin.registry import Registry
@@ -43,12 +44,26 @@ def dataset_rows(registry: Registry, context: RunContext | None = None) -> list[
     return rows
 
 
+def _check_size(registry: Registry, resolution: int, channels: int) -> None:
+    """Refuse, before loading anything, sizes no run could use: channels other than 1 or 3, and a resolution
+    no loaded architecture supports (a run at it would be refused)."""
+    if channels not in (1, 3):
+        raise GanbenchError(f"channels must be 1 (grey) or 3 (RGB), got {channels}; use --channels 1 or 3")
+    supported = sorted({r for entry in registry.entries("architecture") for r in entry.cls.resolutions})
+    if supported and resolution not in supported:
+        raise GanbenchError(
+            f"no architecture supports resolution {resolution} (they support {', '.join(map(str, supported))}): "
+            "prepare at the --resolution the run will use"
+        )
+
+
 def prepare_datasets(
     specs: Sequence[str], registry: Registry, resolution: int, channels: int, context: RunContext | None = None
 ) -> list[dict[str, Any]]:
     """Resolve, load and cache each dataset spec at ``resolution`` and ``channels`` (what a run with the same
     settings will find in the cache). Returns what was done for each."""
     ctx = context or current_context()
+    _check_size(registry, resolution, channels)
     refs = [registry.resolve("dataset", spec) for spec in specs]  # every spec checked before any loading
     done = []
     for ref in refs:

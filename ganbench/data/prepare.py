@@ -10,14 +10,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from ganbench.data.roots import DataNotFound
-from ganbench.errors import GanbenchError
+from ganbench.errors import GanbenchError, one_line
 from ganbench.execute.context import RunContext, current_context
 from ganbench.plugin.contracts import Dataset, ImageSet
 from ganbench.plugin.options import format_int_set
 from ganbench.plugin.registry import PluginRef, Registry
 from ganbench.store.cache import atomic_write_bytes, atomic_write_text, stable_hash, tensor_hash
+from ganbench.store.locks import entry_lock
 
 PREPROCESS_VERSION = 1  # bump when resize / conversion below changes
 
@@ -42,26 +44,54 @@ def prepare_dataset(
     dataset = registry.create(ref)
     with ctx.active():
         path, fingerprint = _cache_key(ref, dataset, resolution, channels, ctx.cache)
-        if path.is_file():
-            try:
-                blob = torch.load(path, weights_only=True)
-                _remember(path, ref, fingerprint)
-                return PreparedData(blob["images"], blob.get("labels"), blob["content_key"], blob.get("provenance", {}))
-            except Exception:  # a damaged cache entry is rebuilt, never trusted
-                path.unlink(missing_ok=True)
-        raw = dataset.load()
-        provenance = dict(dataset.provenance())
+        data, _ = _read_prepared(path)
+        if data is None:  # built by one process at a time; the others wait, then read what it wrote
+            with entry_lock(path.with_suffix(".lock"), f"prepared data of {ref.label} ({path.name})"):
+                data, damage = _read_prepared(path)
+                if data is None:
+                    if damage:
+                        tqdm.write(f"warning: the prepared-data cache file {path} is damaged ({damage}); rebuilding it")
+                        path.unlink(missing_ok=True)
+                    data = _build(ref, dataset, resolution, channels, path)
+        _remember(path, ref, fingerprint)
+    return data
+
+
+def _build(ref: PluginRef, dataset: Dataset, resolution: int, channels: int, path: Path) -> PreparedData:
+    """Decode, select, resize and convert the dataset, and cache the result at ``path``."""
+    raw = dataset.load()
+    provenance = dict(dataset.provenance())
     selected = select_classes(raw, ref)
     images = convert_channels(resize_images(selected.images, resolution), channels)
     data = PreparedData(images, selected.labels, tensor_hash(images), provenance)
+    blob = {"images": data.images, "labels": data.labels, "content_key": data.content_key, "provenance": provenance}
+    if data.labels is not None:
+        blob["labels_key"] = tensor_hash(data.labels)
     buffer = io.BytesIO()
-    torch.save(
-        {"images": data.images, "labels": data.labels, "content_key": data.content_key, "provenance": provenance},
-        buffer,
-    )
+    torch.save(blob, buffer)
     atomic_write_bytes(path, buffer.getvalue())
-    _remember(path, ref, fingerprint)
     return data
+
+
+def _read_prepared(path: Path) -> tuple[PreparedData | None, str | None]:
+    """The cached tensors at ``path`` if they are whole; else (None, what is wrong with the file), or (None, None)
+    when there is no file. The images must hash to the content key stored with them (2 ms for 2,500 28x28 images)."""
+    if not path.is_file():
+        return None, None
+    try:
+        blob = torch.load(path, weights_only=True)
+        images, labels, key = blob["images"], blob.get("labels"), blob["content_key"]
+        matches = tensor_hash(images) == key
+        labels_match = labels is None or "labels_key" not in blob or tensor_hash(labels) == blob["labels_key"]
+    except FileNotFoundError:
+        return None, None
+    except Exception as e:  # truncated or overwritten: rebuilt, never trusted
+        return None, f"unreadable: {one_line(str(e) or type(e).__name__, 80)}"
+    if not matches:
+        return None, "its images do not match their sha256"
+    if not labels_match:
+        return None, "its labels do not match their sha256"
+    return PreparedData(images, labels, key, blob.get("provenance", {})), None
 
 
 def _remember(path: Path, ref: PluginRef, fingerprint: tuple[str, str] | None) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import statistics
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 
@@ -19,15 +20,16 @@ import torch
 
 from ganbench.data.prepare import prepare_dataset, select_shots
 from ganbench.errors import Diverged, GanbenchError
+from ganbench.execute.checkpoint import Checkpoints
 from ganbench.execute.context import RunContext, resolve_device
-from ganbench.execute.evaluation import Evaluator, describe, select_step, set_key, target_parts
+from ganbench.execute.evaluation import EvalTimes, Evaluator, describe, select_step, set_key, target_parts
 from ganbench.execute.pretrain import PretrainJob, require_pretrained, weights_text
-from ganbench.execute.timing import PeakMemory, device_name
+from ganbench.execute.timing import PhaseMemory, PhaseTimer, device_name
 from ganbench.execute.training import TrainConfig, generate, train_gan
 from ganbench.grid.cells import Cell
 from ganbench.plugin.contracts import Nets, Strategy
-from ganbench.plugin.manager import load_registry
-from ganbench.store.provenance import now
+from ganbench.plugin.manager import describe_failure, load_registry
+from ganbench.store.provenance import now, versions
 from ganbench.store.records import MetricColumn, cell_fields, headline_column
 
 EVAL_SEED = 1_000_003  # latents for evaluation and sample grids: identical across strategies
@@ -40,21 +42,29 @@ class CellOutput:
     sample_png: bytes | None = None
 
 
-def run_cell(cell: Cell, context: RunContext, pretrain: PretrainJob | None = None, progress: bool = True) -> CellOutput:
+def run_cell(
+    cell: Cell,
+    context: RunContext,
+    pretrain: PretrainJob | None = None,
+    progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+) -> CellOutput:
     """Run one cell; never raises for a failing cell (its record says ``failed`` or ``diverged``).
-    ``pretrain`` is the job of the source model the planner scheduled for it (None for strategies without one)."""
+    ``pretrain`` is the job of the source model the planner scheduled for it (None for strategies without one).
+    ``checkpoint``: the file the cell's training state is checkpointed to (and resumed from, when an earlier
+    process left one) under the context's checkpoint policy; the caller removes it once the record is safe."""
     base = {**cell_fields(cell, context.git_revision), "metric_columns": _declared_columns(cell, context)}
     if cell.broken:
         return CellOutput({**base, "status": "failed", "error": cell.broken, "finished_at": now()})
     with context.active():
         try:
-            return _run_cell(cell, context, pretrain, progress, base)
+            return _run_cell(cell, context, pretrain, progress, base, checkpoint)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Diverged as exc:
             return CellOutput({**base, "status": "diverged", "error": str(exc), "finished_at": now()})
         except Exception as exc:
-            error = _describe_failure(exc, context)
+            error = describe_failure(exc, context)
             failed = {"status": "failed", "error": error, "traceback": traceback.format_exc(), "finished_at": now()}
             return CellOutput({**base, **failed})
 
@@ -71,17 +81,14 @@ def _declared_columns(cell: Cell, context: RunContext) -> list[dict[str, Any]]:
     return [column.describe(entry.name) for entry in metrics for column in entry.cls.columns]
 
 
-def _describe_failure(exc: Exception, context: RunContext) -> str:
-    """One line naming the plugin whose code raised (kind, name, origin), when it was a plugin's."""
-    message = str(exc) if isinstance(exc, GanbenchError) else f"{type(exc).__name__}: {exc}"
-    entry = load_registry(context=context).blame(exc.__traceback__)
-    if entry is None or isinstance(exc, GanbenchError) and entry.name in message:
-        return message
-    return f"{entry.kind} '{entry.name}' ({entry.origin}) raised {message}"
+def failed_output(cell: Cell, context: RunContext, reason: str) -> CellOutput:
+    """The record of a cell that could not run (its source model or a metric's reference failed)."""
+    base = {**cell_fields(cell, context.git_revision), "metric_columns": _declared_columns(cell, context)}
+    return CellOutput({**base, "status": "failed", "error": reason, "finished_at": now()})
 
 
 def _run_cell(
-    cell: Cell, context: RunContext, job: PretrainJob | None, progress: bool, base: dict[str, Any]
+    cell: Cell, context: RunContext, job: PretrainJob | None, progress: bool, base: dict[str, Any], checkpoint
 ) -> CellOutput:
     device = resolve_device(context.device)
     registry = load_registry(context=context)
@@ -101,12 +108,19 @@ def _run_cell(
         _check_weights(weights, job)
         source = require_pretrained(job, context)
         pretrain = {"pretrain_s": source.meta["seconds"], "pretrain_cache_hit": True, "pretrain_key": job.key}
+    checkpoints = None
+    if checkpoint is not None:
+        identity = {"cell": cell.id, "code": context.git_revision or versions()["ganbench_version"]}
+        checkpoints = Checkpoints(checkpoint, context.checkpoint, identity, progress=progress)
 
-    with PeakMemory(device) as memory:
-        torch.manual_seed(cell.seed)
-        G, D = arch.build(cell.resolution, cell.channels)
-        nets = strategy.adapt(Nets(G.to(device), D.to(device)), source)
-        nets = Nets(nets.G.to(device), nets.D.to(device))  # adapters a strategy added may be on the CPU
+    with PhaseMemory(device) as memory:
+        memory.phase("adapt")
+        adapt_timer = PhaseTimer(device)
+        with adapt_timer:
+            torch.manual_seed(cell.seed)
+            G, D = arch.build(cell.resolution, cell.channels)
+            nets = strategy.adapt(Nets(G.to(device), D.to(device)), source)
+            nets = Nets(nets.G.to(device), nets.D.to(device))  # adapters a strategy added may be on the CPU
         counts = parameter_counts(nets)
         provenance: dict[str, Any] = {}
         for metric in metrics:
@@ -118,9 +132,19 @@ def _run_cell(
         config = TrainConfig(cell.budget.finetune_steps, cell.budget.batch_size, cell.budget.lr, cell.seed,
                              cell.budget.eval_every)  # fmt: skip
         desc = f"{cell.labels.get('strategy', cell.strategy)} seed {cell.seed}"
-        result = train_gan(
-            nets, strategy, shots.to(device), config, evaluate=evaluate, augment=augment, desc=desc, progress=progress
-        )
+        adapt = {"adapt_s": adapt_timer.seconds}
+
+        def saved() -> dict[str, Any]:
+            return {**adapt, "eval_times": asdict(evaluate.times), "peaks": dict(memory.peaks)}
+
+        def restore(state: dict[str, Any]) -> None:  # what the interrupted run measured counts, not the redo
+            adapt["adapt_s"] = float(state["adapt_s"])
+            evaluate.times = EvalTimes(**state["eval_times"])
+            memory.restore(state["peaks"])
+
+        result = train_gan(nets, strategy, shots.to(device), config, evaluate=evaluate, augment=augment, desc=desc,
+                           progress=progress, checkpoints=checkpoints, extra_state=saved, restore_extra=restore,
+                           memory=memory)  # fmt: skip
     final = result.evaluations[-1]
     selected = {}
     if cell.protocol.select_on == "val" and headline is not None:
@@ -129,15 +153,18 @@ def _run_cell(
     record = {
         **base, "status": "ok", "error": None,
         **{k: v for k, v in final.items() if k != "step"},
-        **counts, **pretrain, **provenance, "arch_weights": _flat(weights),
+        **counts, **pretrain, **provenance, "arch_weights": _flat(weights), **adapt,
         "finetune_s": result.train_seconds, "step_ms": statistics.median(result.step_ms),
         "images_per_s": cell.budget.batch_size * len(result.step_ms) / result.train_seconds,
-        "eval_s": result.eval_seconds, **evaluate.times.record(), "peak_mem_mb": memory.peak_mb,
-        "peak_mem_kind": memory.kind, "device": device_name(device), "n_gen": cell.budget.eval_samples,
+        "eval_s": result.eval_seconds, **evaluate.times.record(),
+        "peak_mem_mb": memory.peak("adapt", "train", "eval"), "peak_train_mb": memory.peak("adapt", "train"),
+        "peak_eval_mb": memory.peak("eval"), "peak_mem_kind": memory.kind,
+        "device": device_name(device), "n_gen": cell.budget.eval_samples,
         **describe(cell.protocol, parts), "n_target": len(target), "reference_key": set_key(parts, "reference"),
         **selected, "source_checkpoint": source.sha256 if source else None,
+        **result.resumed.record(), "checkpoint_every": context.checkpoint.describe() if checkpoints else None,
         "curve": result.evaluations, "finished_at": now(),
-        "loss": {"d_final": result.d_loss[-1], "g_final": result.g_loss[-1]},
+        "loss": {"d_final": result.d_loss[-1], "g_final": result.g_loss[-1]}, "losses": result.loss_curves(),
     }  # fmt: skip
     return CellOutput(record, _sample_grid_png(nets.G, cell.seed))
 

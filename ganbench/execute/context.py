@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ganbench.errors import GanbenchError
+from ganbench.execute.checkpoint import CheckpointPolicy
 from ganbench.plugin.options import parse_bool
 from ganbench.store.provenance import git_revision
 
@@ -54,6 +55,8 @@ class RunContext:
     offline: bool = False
     inception_weights: str | None = None
     git_revision: str | None = None
+    #: how often cells and pretraining jobs checkpoint between evaluations, and whether checkpoints are kept
+    checkpoint: CheckpointPolicy = CheckpointPolicy()
 
     @property
     def cache(self) -> Path:

@@ -9,7 +9,8 @@ once per key, before the cells that need them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -19,20 +20,32 @@ import torch
 from tqdm.auto import tqdm
 
 from ganbench.data.prepare import PreparedData
-from ganbench.execute.cell import CellOutput, run_cell
+from ganbench.errors import GanbenchError
+from ganbench.execute.cell import CellOutput, failed_output, run_cell
 from ganbench.execute.context import RunContext
 from ganbench.execute.evaluation import SMALL_REFERENCE, context_for, target_parts
 from ganbench.execute.executors import Executor, LocalExecutor
 from ganbench.execute.plan import Plan, check_plan, plan_matrix, reference_work
-from ganbench.execute.pretrain import PretrainJob, ensure_pretrained
+from ganbench.execute.pretrain import PretrainJob, pretrain_task
 from ganbench.execute.timing import device_name
 from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
+from ganbench.plugin.manager import describe_failure
 from ganbench.report.plots import plot_curves
 from ganbench.store.cache import atomic_write_json
+from ganbench.store.locks import FileLock
 from ganbench.store.provenance import now, versions
-from ganbench.store.records import SCHEMA_VERSION, completed_ids, write_record, write_tables
+from ganbench.store.records import (
+    COMPLETE,
+    SCHEMA_VERSION,
+    checkpoint_path,
+    completed_ids,
+    write_record,
+    write_tables,
+)
 from ganbench.store.runs import load_records
+
+LOCK_FILE = ".lock"
 
 
 @dataclass
@@ -61,18 +74,35 @@ def run_matrix(
     executor: Executor | None = None,
     progress: bool = True,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    wait: bool | float = False,
 ) -> RunSummary:
     """Run (or resume) a grid; returns the records of every cell of the grid, old and new. The run context is
     ``context``, else one built from ``cache_dir``, ``device``, ``plugins_dirs``, ``data_roots`` and the
-    environment."""
+    environment. The run folder is locked while it runs: another process running it makes this one refuse
+    (:class:`~ganbench.store.locks.Locked`), or, with ``wait`` (True or seconds), wait for it."""
     plan = plan_matrix(grid or Grid(), out, context=context, cache_dir=cache_dir, device=device,
                        plugins_dirs=plugins_dirs, data_roots=data_roots)  # fmt: skip
     datasets, provenance = check_plan(plan)
     executor = executor or LocalExecutor()
     run_dir = plan.run_dir
+    with _writing(run_dir, "create the run folder"):
+        run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(run_dir / LOCK_FILE, f"run folder {run_dir}")
+    lock.acquire(wait=wait, on_wait=partial(_say_waiting, progress=progress))
+    try:
+        return _run_locked(plan, datasets, provenance, executor, progress, on_record)
+    finally:
+        lock.release()
+
+
+def _run_locked(plan: Plan, datasets: dict[str, PreparedData], provenance: dict[str, Any], executor: Executor,
+                progress: bool, on_record: Callable[[dict[str, Any]], None] | None) -> RunSummary:  # fmt: skip
+    run_dir = plan.run_dir
     manifest = _manifest(plan, provenance)
-    atomic_write_json(run_dir / "manifest.json", manifest)
+    with _writing(run_dir, "write the manifest"):
+        atomic_write_json(run_dir / "manifest.json", manifest)
     done = completed_ids(run_dir)
+    _tidy(run_dir, done, plan.context)
     pending = [c for c in plan.cells if c.id not in done]
     interrupted = False
     try:
@@ -80,69 +110,136 @@ def run_matrix(
         for item in work:
             if progress and not item.cached:
                 tqdm.write(item.describe())
-        manifest["evaluation_setup"] = {
-            "reference_images": {w.target: w.images for w in work},
-            **_reference_phase(plan, pending, datasets, progress),
-        }
-        atomic_write_json(run_dir / "manifest.json", manifest)
-        trained_now = _pretrain_phase(plan, plan.jobs(pending), executor, progress)
-        cell_task = partial(_run_planned_cell, context=plan.context, progress=progress)
+        setup, blocked = _reference_phase(plan, pending, datasets, progress)
+        manifest["evaluation_setup"] = {"reference_images": {w.target: w.images for w in work}, **setup}
+        with _writing(run_dir, "write the manifest"):
+            atomic_write_json(run_dir / "manifest.json", manifest)
+        trained_now, failed_jobs = _pretrain_phase(plan, plan.jobs(pending), executor, progress)
+        for cell in pending:
+            job = plan.pretrain.get(cell.id)
+            if job is not None and job.key in failed_jobs and cell.id not in blocked:
+                blocked[cell.id] = failed_jobs[job.key]
+        runnable = [c for c in pending if c.id not in blocked]
         bar = tqdm(total=len(pending), desc="cells", disable=not progress, unit="cell")
-        for output in executor.map(cell_task, [(c, plan.pretrain.get(c.id)) for c in pending]):
+        for cell in pending:
+            if cell.id in blocked:
+                _store(run_dir, failed_output(cell, plan.context, blocked[cell.id]), plan.context, on_record)
+                bar.update()
+        cell_task = partial(_run_planned_cell, context=plan.context, run_dir=run_dir, progress=progress)
+        for output in executor.map(cell_task, [(c, plan.pretrain.get(c.id)) for c in runnable]):
             if output.record.get("pretrain_key") in trained_now:
                 output.record["pretrain_cache_hit"] = False
-            write_record(run_dir, output.record, output.sample_png)
-            write_tables(run_dir, load_records(run_dir))
+            _store(run_dir, output, plan.context, on_record)
             bar.update()
-            if on_record:
-                on_record(output.record)
         bar.close()
     except KeyboardInterrupt:
         interrupted = True
     on_disk = load_records(run_dir)
-    write_tables(run_dir, on_disk)
+    with _writing(run_dir, "write results.csv and curves.csv"):
+        write_tables(run_dir, on_disk)
     records = [r for r in on_disk if r["cell_id"] in {c.id for c in plan.cells}]
     if records:
-        plot_curves(records, run_dir / "curves.png")
+        with _writing(run_dir, "draw curves.png"):
+            plot_curves(records, run_dir / "curves.png")
     manifest.update(
         finished_at=now(), cells=len(plan.cells), complete=len(completed_ids(run_dir)), interrupted=interrupted
     )
-    atomic_write_json(run_dir / "manifest.json", manifest)
+    with _writing(run_dir, "write the manifest"):
+        atomic_write_json(run_dir / "manifest.json", manifest)
     return RunSummary(run_dir, plan.cells, records, skipped=len(plan.cells) - len(pending), interrupted=interrupted)
 
 
-def _run_planned_cell(task: tuple[Cell, PretrainJob | None], *, context: RunContext, progress: bool) -> CellOutput:
+def _tidy(run_dir: Path, done: set[str], context: RunContext) -> None:
+    """What a killed process left: half-written temp files (atomic writes rename only complete files, and with
+    the run folder locked nobody is writing them any more), and checkpoints of cells whose record it wrote."""
+    for pattern in ("cells/.*.tmp", "samples/.*.tmp", "checkpoints/.*.tmp", ".*.tmp"):
+        for path in run_dir.glob(pattern):
+            path.unlink(missing_ok=True)
+    for cell_id in done:
+        _remove_checkpoint(run_dir, cell_id, context)
+
+
+def _remove_checkpoint(run_dir: Path, cell_id: str, context: RunContext) -> None:
+    checkpoint = checkpoint_path(run_dir, cell_id)
+    if not context.checkpoint.keep:
+        checkpoint.unlink(missing_ok=True)
+    checkpoint.with_name(checkpoint.name + ".progress").unlink(missing_ok=True)
+
+
+def _store(run_dir: Path, output: CellOutput, context: RunContext,
+           on_record: Callable[[dict[str, Any]], None] | None) -> None:  # fmt: skip
+    """Write one cell's record (samples first, record last) and the tables; then its checkpoint may go."""
+    record = output.record
+    with _writing(run_dir, f"write the record of cell {record['cell_id']}"):
+        write_record(run_dir, record, output.sample_png)
+        write_tables(run_dir, load_records(run_dir))
+    if record["status"] in COMPLETE:
+        _remove_checkpoint(run_dir, record["cell_id"], context)
+    if on_record:
+        on_record(record)
+
+
+@contextmanager
+def _writing(run_dir: Path, what: str) -> Iterator[None]:
+    """A failing write (read-only folder, full disk) becomes one line; what is already written stays."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise GanbenchError(
+            f"could not {what} in {run_dir}: {reason}; the records already written are kept: free space or fix "
+            "the folder's permissions, then rerun the same command to continue"
+        ) from None
+
+
+def _say_waiting(holder: dict[str, Any], *, progress: bool) -> None:
+    if progress:
+        tqdm.write(f"waiting for pid {holder.get('pid')} on {holder.get('host')}, which is running this grid ...")
+
+
+def _run_planned_cell(
+    task: tuple[Cell, PretrainJob | None], *, context: RunContext, run_dir: Path, progress: bool
+) -> CellOutput:
     cell, job = task
-    return run_cell(cell, context, job, progress)
+    return run_cell(cell, context, job, progress, checkpoint=checkpoint_path(run_dir, cell.id))
 
 
-def _pretrain_phase(plan: Plan, jobs: list[PretrainJob], executor: Executor, progress: bool) -> set[str]:
-    """Every source model the pending cells need, once each; returns the keys trained by this invocation
-    (their cells report ``pretrain_cache_hit=False``: this run paid for them)."""
-    trained_now = set()
-    task = partial(ensure_pretrained, context=plan.context, progress=progress)
+def _pretrain_phase(
+    plan: Plan, jobs: list[PretrainJob], executor: Executor, progress: bool
+) -> tuple[set[str], dict[str, str]]:
+    """Every source model the pending cells need, once each. Returns the keys trained by this invocation
+    (their cells report ``pretrain_cache_hit=False``: this run paid for them), and the keys whose pretraining
+    failed, each with its one-line reason (their cells fail with it; the others run)."""
+    trained_now, failed = set(), {}
+    task = partial(pretrain_task, context=plan.context, progress=progress)
     bar = tqdm(total=len(jobs), desc="pretrain", disable=not progress or not jobs, unit="model")
-    for _, info in executor.map(task, jobs):
-        if not info["pretrain_cache_hit"]:
-            trained_now.add(info["pretrain_key"])
+    for key, info, error in executor.map(task, jobs):
+        if error is not None:
+            failed[key] = error
+            if progress:
+                tqdm.write(error)
+        elif not info["pretrain_cache_hit"]:
+            trained_now.add(key)
         bar.update()
     bar.close()
-    return trained_now
+    return trained_now, failed
 
 
 def _reference_phase(
     plan: Plan, cells: list[Cell], datasets: dict[str, PreparedData], progress: bool
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Reference features of every target, once, before any cell (cached by content), and every metric's
-    models loaded and warmed up: what the manifest says evaluation cost before the first cell."""
+    models loaded and warmed up: what the manifest says evaluation cost before the first cell. Returns that
+    account and the cells that cannot run (cell id -> one line: a metric's reference or warm-up failed)."""
     setup: dict[str, Any] = {"reference_s": 0.0, "warm_up_s": 0.0, "warnings": []}
-    pairs = {(c.target, c.protocol, m) for c in cells if not c.broken for m in c.metrics}
+    runnable = [c for c in cells if not c.broken]
+    pairs = {(c.target, c.protocol, m) for c in runnable for m in c.metrics}
     no_shots = torch.zeros(0, dtype=torch.long)
     warned: set[str] = set()
+    failed: dict[tuple, str] = {}
     with plan.context.active():
         for target, protocol, metric_spec in sorted(pairs, key=repr):
             data = datasets[target]
-            metric = plan.registry.create(plan.registry.resolve("metric", metric_spec))
             parts = target_parts(protocol, data, no_shots)
             n_ref = len(parts.index["reference"])
             if n_ref < SMALL_REFERENCE and target not in warned:
@@ -155,14 +252,43 @@ def _reference_phase(
                     tqdm.write(f"warning: {setup['warnings'][-1]}")
             ctx = context_for(parts, data.images[:0], plan.device, plan.context.cache, progress=progress)
             start = time.perf_counter()
-            metric.reference(ctx)
+            error = _plugin_call(plan, metric_spec, partial(_reference, ctx=ctx), f"reference statistics of {target}")
             setup["reference_s"] += time.perf_counter() - start
-        for metric_spec in sorted({m for c in cells if not c.broken for m in c.metrics}):
-            metric = plan.registry.create(plan.registry.resolve("metric", metric_spec))
+            if error:
+                failed[(target, protocol, metric_spec)] = error
+        for metric_spec in sorted({m for c in runnable for m in c.metrics}):
             start = time.perf_counter()
-            metric.warm_up(plan.device, plan.context.cache)
+            error = _plugin_call(plan, metric_spec, lambda m: m.warm_up(plan.device, plan.context.cache), "warm-up")
             setup["warm_up_s"] += time.perf_counter() - start
-    return setup
+            if error:
+                failed[metric_spec] = error
+    blocked = {}
+    for cell in runnable:
+        for m in cell.metrics:
+            reason = failed.get((cell.target, cell.protocol, m)) or failed.get(m)
+            if reason:
+                blocked[cell.id] = reason
+                break
+    for reason in dict.fromkeys(failed.values()):
+        setup["warnings"].append(reason)
+        if progress:
+            tqdm.write(f"error: {reason}")
+    return setup, blocked
+
+
+def _reference(metric: Any, ctx: Any) -> None:
+    metric.reference(ctx)
+
+
+def _plugin_call(plan: Plan, spec: str, call: Callable[[Any], Any], what: str) -> str | None:
+    """Run ``call(metric)``; a failure is one line naming the metric (and its plugin's origin), never a raise."""
+    try:
+        call(plan.registry.create(plan.registry.resolve("metric", spec)))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        return f"metric {spec}: {what} failed: {describe_failure(exc, plan.context)}"
+    return None
 
 
 def _manifest(plan: Plan, provenance: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from ganbench.execute.pretrain import PretrainJob
 from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
 from ganbench.grid.expand import expand, run_id
-from ganbench.plugin.manager import load_registry
+from ganbench.plugin.manager import describe_failure, load_registry
 from ganbench.plugin.registry import Registry
 from ganbench.store.records import CORE_COLUMNS
 
@@ -100,6 +100,17 @@ def _check_metric_columns(registry: Registry, specs: set[str]) -> None:
 def check_plan(plan: Plan) -> tuple[dict[str, PreparedData], dict[str, Any]]:
     """Load every dataset (cached) and prepare every metric, so bad input fails before any training.
     Returns the prepared datasets by spec and the metrics' provenance (weights hashes)."""
+    try:
+        return _check_plan(plan)
+    except (GanbenchError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # a plugin's bug, before anything trained: one line naming the plugin
+        raise GanbenchError(
+            f"{describe_failure(exc, plan.context)} while checking the grid; fix or remove that plugin"
+        ) from None
+
+
+def _check_plan(plan: Plan) -> tuple[dict[str, PreparedData], dict[str, Any]]:
     datasets: dict[str, PreparedData] = {}
     with plan.context.active():
         for cell in plan.runnable:
@@ -114,11 +125,28 @@ def check_plan(plan: Plan) -> tuple[dict[str, PreparedData], dict[str, Any]]:
                 )
             if cell.budget.pretrain_steps < 1 and plan.uses_source(cell):
                 raise GanbenchError("pretrain_steps must be at least 1 for strategies that use a source model")
+            _check_protocol(cell, datasets[cell.target])
         provenance: dict[str, Any] = {}
         for spec in sorted({m for c in plan.runnable for m in c.metrics}):
             metric = plan.registry.create(plan.registry.resolve("metric", spec))
             provenance.update(metric.prepare(plan.device, plan.context.cache))
     return datasets, provenance
+
+
+def _check_protocol(cell: Cell, target: PreparedData) -> None:
+    """The cell's evaluation sets drawn as the cell will draw them: a validation split or a reference too large
+    or too small for the target fails here, before anything trains, rather than in every cell."""
+    from ganbench.data.prepare import select_shots
+    from ganbench.execute.evaluation import target_parts
+
+    parts = target_parts(cell.protocol, target, select_shots(len(target), cell.shots, cell.seed))
+    n_ref = len(parts.index["reference"])
+    if n_ref < 2:
+        raise GanbenchError(
+            f"the reference of {cell.labels['target']} would hold {n_ref} image(s) with {cell.shots} shots and "
+            f"reference={cell.protocol.reference}: FID needs at least 2; use fewer shots, --reference all or a "
+            "larger --reference-samples"
+        )
 
 
 #: rough Inception throughput for the plan's estimate (images/s): measured ~8-14 on 2 CPU threads

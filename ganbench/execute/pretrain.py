@@ -10,24 +10,30 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from ganbench.data.prepare import prepare_dataset
-from ganbench.errors import GanbenchError
+from ganbench.errors import Diverged, GanbenchError
+from ganbench.execute.checkpoint import Checkpoints
 from ganbench.execute.context import RunContext, resolve_device
 from ganbench.execute.timing import device_name
 from ganbench.execute.training import TrainConfig, train_gan
 from ganbench.grid.cells import Cell
 from ganbench.plugin.contracts import Nets, SourceCheckpoint, Strategy
-from ganbench.plugin.manager import load_registry
+from ganbench.plugin.manager import describe_failure, load_registry
 from ganbench.plugin.registry import Registry
 from ganbench.store.cache import atomic_torch_save, atomic_write_json, stable_hash
+from ganbench.store.locks import entry_lock
 from ganbench.store.provenance import now, versions
+
+RESUME_FILE = "resume.pt"  # an unfinished pretraining's checkpoint, inside its entry's folder
 
 
 @dataclass(frozen=True)
@@ -72,17 +78,25 @@ def weights_text(weights: dict[str, Any]) -> str:
     return json.dumps(weights, sort_keys=True) if weights else ""
 
 
-def load_pretrained(job: PretrainJob, context: RunContext) -> SourceCheckpoint | None:
-    """The cached source model of ``job``, or None when it is not in the cache (or fails its hash check)."""
+def load_pretrained(job: PretrainJob, context: RunContext, repair: bool = False) -> SourceCheckpoint | None:
+    """The cached source model of ``job``, or None when it is not in the cache, or is incomplete or damaged
+    (a file missing, truncated or failing its sha256: never trusted). With ``repair`` (only under the entry's
+    lock) a damaged entry is reported in one line and marked incomplete, to be trained again."""
     folder = job.folder(context)
     ckpt_path, meta_path = folder / "checkpoint.pt", folder / "meta.json"
     if not (meta_path.is_file() and ckpt_path.is_file()):
         return None
-    meta = json.loads(meta_path.read_text())
-    data = ckpt_path.read_bytes()
-    if meta.get("sha256") != _sha256(data):  # damaged or partial: never trusted
+    try:
+        meta = json.loads(meta_path.read_text())
+        data = ckpt_path.read_bytes()
+        if meta.get("sha256") != _sha256(data):
+            raise ValueError("sha256 mismatch")
+        state = torch.load(io.BytesIO(data), weights_only=True)
+    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:
+        if repair:
+            tqdm.write(f"the cached source model {folder} is damaged ({exc}); training it again")
+            meta_path.unlink(missing_ok=True)  # the entry is incomplete from here on, and rebuilt
         return None
-    state = torch.load(io.BytesIO(data), weights_only=True)
     return SourceCheckpoint(state["generator"], state["discriminator"], job.key, meta["sha256"], meta)
 
 
@@ -102,14 +116,35 @@ def ensure_pretrained(
     job: PretrainJob, context: RunContext, progress: bool = True
 ) -> tuple[SourceCheckpoint, dict[str, Any]]:
     """The source model of ``job`` from the cache, training and caching it first if needed.
-    Returns it with ``{"pretrain_s": seconds it took to train, "pretrain_cache_hit": bool, "pretrain_key"}``."""
+    Returns it with ``{"pretrain_s": seconds it took to train, "pretrain_cache_hit": bool, "pretrain_key"}``.
+
+    The entry is built under its own lock, so two processes (or machines sharing the cache) never train the
+    same source model twice: the second waits, then reads what the first stored. The training checkpoints into
+    the entry's folder under the context's policy, so an interrupted pretraining continues where it stopped."""
     cached = load_pretrained(job, context)
-    if cached is not None:
-        return cached, {"pretrain_s": cached.meta["seconds"], "pretrain_cache_hit": True, "pretrain_key": job.key}
-    with context.active():
-        checkpoint = _pretrain(job, context, progress)
-    info = {"pretrain_s": checkpoint.meta["seconds"], "pretrain_cache_hit": False, "pretrain_key": job.key}
-    return checkpoint, info
+    if cached is None:
+        folder = job.folder(context)
+        with entry_lock(folder.with_name(folder.name + ".lock"), f"source model {job.key}"):
+            cached = load_pretrained(job, context, repair=True)  # another process may have built it meanwhile
+            if cached is None:
+                with context.active():
+                    checkpoint = _pretrain(job, context, progress)
+                info = {"pretrain_s": checkpoint.meta["seconds"], "pretrain_cache_hit": False, "pretrain_key": job.key}
+                return checkpoint, info
+    return cached, {"pretrain_s": cached.meta["seconds"], "pretrain_cache_hit": True, "pretrain_key": job.key}
+
+
+def pretrain_task(job: PretrainJob, context: RunContext, progress: bool = True) -> tuple[str, dict | None, str | None]:
+    """:func:`ensure_pretrained` as a task that never raises for a failing job: ``(key, info, None)``, or
+    ``(key, None, one line naming the architecture and source and why)`` when it raised or diverged."""
+    try:
+        return job.key, ensure_pretrained(job, context, progress)[1], None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Diverged as exc:
+        return job.key, None, f"pretraining {job.describe()} diverged ({exc})"
+    except Exception as exc:
+        return job.key, None, f"pretraining {job.describe()} failed: {describe_failure(exc, context)}"
 
 
 def _pretrain(job: PretrainJob, context: RunContext, progress: bool) -> SourceCheckpoint:
@@ -121,14 +156,19 @@ def _pretrain(job: PretrainJob, context: RunContext, progress: bool) -> SourceCh
     nets = Nets(G.to(device), D.to(device))
     config = TrainConfig(job.steps, job.batch_size, job.lr, job.seed)
     desc = f"pretrain on {job.source.split(':')[0]}"
-    result = train_gan(nets, Strategy(), source.images.to(device), config, desc=desc, progress=progress)
-    state = {"generator": _cpu_state(nets.G), "discriminator": _cpu_state(nets.D)}
     folder = job.folder(context)
+    identity = {"pretrain": job.key, "code": context.git_revision or versions()["ganbench_version"]}
+    checkpoints = Checkpoints(folder / RESUME_FILE, context.checkpoint, identity, progress=progress)
+    result = train_gan(nets, Strategy(), source.images.to(device), config, desc=desc, progress=progress,
+                       checkpoints=checkpoints)  # fmt: skip
+    state = {"generator": _cpu_state(nets.G), "discriminator": _cpu_state(nets.D)}
     data = atomic_torch_save(folder / "checkpoint.pt", state)
     meta = {"key": job.key, "job": asdict(job), "sha256": _sha256(data), "seconds": result.train_seconds,
             "step_ms": statistics.median(result.step_ms) if result.step_ms else None,
-            "device": device_name(device), "created_at": now(), **versions()}  # fmt: skip
-    atomic_write_json(folder / "meta.json", meta)
+            "device": device_name(device), "created_at": now(), **result.resumed.record(),
+            "losses": result.loss_curves(), **versions()}  # fmt: skip
+    atomic_write_json(folder / "meta.json", meta)  # last: the entry is complete once its meta is there
+    checkpoints.remove()
     return SourceCheckpoint(state["generator"], state["discriminator"], job.key, meta["sha256"], meta)
 
 

@@ -53,18 +53,21 @@ def score_folders(
     """Every column of ``metrics`` (default: FID, KID, PRDC, and memorization when shots are given) for the
     generated folder against the reference folder. The shots' byte-identical copies in the reference are left
     out of the held-out set memorization compares with."""
+    if metrics is not None and not list(metrics):
+        raise GanbenchError("no metric named: give at least one, e.g. --metrics fid,kid (or leave --metrics out)")
     specs = list(metrics or (*DEFAULT_METRICS, *(WITH_SHOTS if shots_dir else ())))
     with context.active():
         device = resolve_device(context.device)
         registry = load_registry(context=context)
         plugins = [registry.create(registry.resolve("metric", spec)) for spec in specs]
+        # every folder read before any metric loads its networks: a bad folder fails first, and cheaply
+        generated, reference = folder_tensor(generated_dir), folder_tensor(reference_dir)
+        shots = folder_tensor(shots_dir) if shots_dir is not None else None
         provenance: dict[str, Any] = {}
         for metric in plugins:
             provenance.update(metric.prepare(device, context.cache))
-        generated, reference = folder_tensor(generated_dir), folder_tensor(reference_dir)
-        shots = heldout = None
-        if shots_dir is not None:
-            shots = folder_tensor(shots_dir)
+        heldout = None
+        if shots is not None:
             seen = set(_digests(shots))
             keep = [i for i, d in enumerate(_digests(reference)) if d not in seen]
             heldout = reference[keep]

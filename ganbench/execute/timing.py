@@ -49,6 +49,10 @@ class StepTimer:
             self._events.clear()
         return list(self._cpu_ms)
 
+    def restore_ms(self, durations: list[float]) -> None:
+        """Continue after the steps a checkpoint timed (their durations count as if measured here)."""
+        self._cpu_ms[:0] = list(durations)
+
     def total_seconds(self) -> float:
         return sum(self.durations_ms()) / 1000.0
 
@@ -129,6 +133,71 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self.peak_mb = max(self._peak, _rss_bytes()) / 2**20
+
+
+class PhaseMemory:
+    """Peak memory per phase of a job (``adapt``, ``train``, ``eval``), in MiB: ``phase(name)`` says which phase
+    runs from now on. On CUDA the allocator's peak is read and reset at each switch (no synchronization); on
+    the CPU the process's resident set is sampled every 20 ms and charged to the running phase, so a phase's
+    peak includes what earlier phases left resident (models, the Inception network)."""
+
+    def __init__(self, device: torch.device, interval_s: float = 0.02) -> None:
+        self.device = device
+        self.interval_s = interval_s
+        self.peaks: dict[str, float] = {}
+        self.kind = "cuda_max_allocated" if device.type == "cuda" else "cpu_peak_rss"
+        self._current: str | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> PhaseMemory:
+        if self.device.type != "cuda":
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def phase(self, name: str) -> None:
+        self._close()
+        self._current = name
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self._charge(_rss_bytes())
+
+    def restore(self, peaks: dict[str, float]) -> None:
+        """Peaks measured before a resumption count too."""
+        for name, mb in peaks.items():
+            self.peaks[name] = max(self.peaks.get(name, 0.0), float(mb))
+
+    def __exit__(self, *exc) -> None:
+        self._close()
+        self._current = None
+        if self.device.type != "cuda":
+            self._stop.set()
+            self._thread.join()
+
+    def _close(self) -> None:
+        if self._current is None:
+            return
+        if self.device.type == "cuda":
+            mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+            self.peaks[self._current] = max(self.peaks.get(self._current, 0.0), mb)
+        else:
+            self._charge(_rss_bytes())
+
+    def _charge(self, rss: int) -> None:
+        with self._lock:
+            if self._current is not None:
+                mb = rss / 2**20
+                self.peaks[self._current] = max(self.peaks.get(self._current, 0.0), mb)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._charge(_rss_bytes())
+
+    def peak(self, *names: str) -> float:
+        values = [self.peaks[n] for n in names if n in self.peaks]
+        return max(values) if values else float("nan")
 
 
 def _rss_bytes() -> int:

@@ -7,6 +7,7 @@ the loop never branches on which strategy it runs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ganbench.errors import Diverged
-from ganbench.execute.timing import PhaseTimer, StepTimer
+from ganbench.execute.checkpoint import Checkpoints, Resumed, plain, rng_state, set_rng_state
+from ganbench.execute.timing import PhaseMemory, PhaseTimer, StepTimer
 from ganbench.plugin.contracts import Nets, StepInfo, Strategy
 
 BETAS = (0.5, 0.999)
@@ -32,6 +34,9 @@ class TrainConfig:
     eval_every: int = 0  # 0: evaluate only at the final step
 
 
+LOSS_POINTS = 256  # loss curves are kept at every step up to this many steps, else as means over equal bins
+
+
 @dataclass
 class TrainResult:
     step_ms: list[float]
@@ -40,6 +45,13 @@ class TrainResult:
     d_loss: list[float]
     g_loss: list[float]
     evaluations: list[dict[str, Any]] = field(default_factory=list)  # {"step": s, **metrics}
+    #: per-step loss terms by name: ``d_real``, ``d_fake``, ``g_adv``, each strategy term, ``d_total``, ``g_total``
+    losses: dict[str, list[float]] = field(default_factory=dict)
+    resumed: Resumed = field(default_factory=Resumed)
+
+    def loss_curves(self, points: int = LOSS_POINTS) -> dict[str, list[float]]:
+        """Every loss term, at every step or thinned to ``points`` bin means; ``step`` is each bin's last step."""
+        return thin_losses(self.losses, points)
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -76,12 +88,23 @@ def train_gan(
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     desc: str = "train",
     progress: bool = True,
+    checkpoints: Checkpoints | None = None,
+    extra_state: Callable[[], dict[str, Any]] | None = None,
+    restore_extra: Callable[[dict[str, Any]], None] | None = None,
+    memory: PhaseMemory | None = None,
 ) -> TrainResult:
     """Train ``nets`` on uint8 ``data`` (already on the training device) for ``config.steps`` steps.
 
     ``evaluate(nets, step)`` runs on the schedule and after the final step; its time is measured apart
-    from training time. ``augment`` (differentiable) is applied to every image D sees, real and fake. A non-finite loss raises :class:`Diverged` at the next measurement boundary (the
-    check stays on the device so CUDA never synchronizes per step).
+    from training time. ``augment`` (differentiable) is applied to every image D sees, real and fake. A
+    non-finite loss raises :class:`Diverged` at the next measurement boundary (the check stays on the device
+    so CUDA never synchronizes per step).
+
+    With ``checkpoints``, the whole state (nets, optimizers, strategy and augmentation state, every random
+    stream, losses, timings, evaluations and ``extra_state()``, the caller's own) is saved after every
+    evaluation, at the last step and whenever the policy says; a run that finds a checkpoint continues from it
+    and hands the caller's saved state to ``restore_extra`` before training on.
+    ``memory`` is told which phase (``train`` / ``eval``) is running, for the peak of each.
     """
     device = data.device
     G, D = nets.G, nets.D
@@ -91,12 +114,48 @@ def train_gan(
     data_gen = torch.Generator().manual_seed(config.seed)
     z_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
     timer, eval_timer = StepTimer(device), PhaseTimer(device)
-    d_losses, g_losses, evaluations = [], [], []
+    losses: dict[str, list[torch.Tensor]] = {}
+    evaluations: list[dict[str, Any]] = []
     finite = torch.ones((), dtype=torch.bool, device=device)
     schedule = set(eval_steps(config.steps, config.eval_every)) if evaluate else set()
+    first = 1
+    state = checkpoints.load() if checkpoints else None
+    if state is not None:
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        for opt, saved in ((opt_g, state["opt_g"]), (opt_d, state["opt_d"])):
+            if opt is not None:
+                opt.load_state_dict(saved)
+        _load_plugin_state(strategy, state["strategy"])
+        _load_plugin_state(augment, state["augment"])
+        set_rng_state(state["rng"], data_gen, z_gen)
+        losses = {name: list(values.to(device).unbind()) for name, values in state["losses"].items()}
+        evaluations = json.loads(state["evaluations"])
+        timer.restore_ms(state["step_ms"].tolist())
+        eval_timer.seconds = float(state["eval_seconds"])
+        first = int(state["step"]) + 1
+        if restore_extra:
+            restore_extra(state["extra"])
+
+    def save(step: int) -> None:
+        if not bool(finite):  # never checkpoint a diverged state
+            raise Diverged(f"non-finite loss before step {step}")
+        checkpoints.save({
+            "step": step, "G": G.state_dict(), "D": D.state_dict(),
+            "opt_g": opt_g.state_dict() if opt_g else {}, "opt_d": opt_d.state_dict() if opt_d else {},
+            "strategy": _plugin_state(strategy), "augment": _plugin_state(augment),
+            "rng": rng_state(data_gen, z_gen), "losses": {k: torch.stack(v).cpu() for k, v in losses.items()},
+            "evaluations": json.dumps(plain(evaluations)), "step_ms": torch.tensor(timer.durations_ms(), dtype=torch.float64),
+            "eval_seconds": eval_timer.seconds, "extra": extra_state() if extra_state else {},
+        })  # fmt: skip
+
     G.train()
     D.train()
-    for step in tqdm(range(1, config.steps + 1), desc=desc, disable=not progress, leave=False, unit="step"):
+    if memory:
+        memory.phase("train")
+    bar = tqdm(range(first, config.steps + 1), desc=desc, disable=not progress, leave=False, unit="step",
+               initial=first - 1, total=config.steps)  # fmt: skip
+    for step in bar:
         with timer.step():
             idx = torch.randint(len(data), (config.batch_size,), generator=data_gen).to(device)
             real = to_unit_range(data[idx])
@@ -104,43 +163,93 @@ def train_gan(
             fake = G(z)
             info = StepInfo(step, real, z, fake)
 
-            d_loss = F.softplus(D(aug(fake.detach()))).mean() + F.softplus(-D(aug(real))).mean()
-            d_loss = _plus(d_loss, strategy.discriminator_loss(nets, info))
+            terms = {"d_fake": F.softplus(D(aug(fake.detach()))).mean()}  # fake first: augmentations draw in order
+            terms["d_real"] = F.softplus(-D(aug(real))).mean()
+            extra = strategy.discriminator_loss(nets, info)
+            d_loss = _total(terms["d_fake"] + terms["d_real"], "d", strategy, extra, terms)
             if opt_d is not None:
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
 
-            g_loss = _plus(F.softplus(-D(aug(fake))).mean(), strategy.generator_loss(nets, info))
+            terms["g_adv"] = F.softplus(-D(aug(fake))).mean()
+            g_loss = _total(terms["g_adv"], "g", strategy, strategy.generator_loss(nets, info), terms)
             if opt_g is not None:
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_g.step()
             finite &= torch.isfinite(d_loss.detach()) & torch.isfinite(g_loss.detach())
-            d_losses.append(d_loss.detach())
-            g_losses.append(g_loss.detach())
+            terms["d_total"], terms["g_total"] = d_loss, g_loss
+            for name, value in terms.items():
+                losses.setdefault(name, []).append(value.detach().float())
+        if checkpoints:
+            checkpoints.note(step)
         if step in schedule:
             if not bool(finite):  # one synchronization, at a measurement boundary
                 raise Diverged(f"non-finite loss before step {step}")
+            if memory:
+                memory.phase("eval")
             with eval_timer:
                 G.eval()
                 evaluations.append({"step": step, **evaluate(nets, step)})
                 G.train()
+            if memory:
+                memory.phase("train")
+        if checkpoints and (step in schedule or step == config.steps or checkpoints.due(step)):
+            save(step)
     if not bool(finite):
         raise Diverged(f"non-finite loss within {config.steps} steps")
     step_ms = timer.durations_ms()
+    curves = {name: torch.stack(values).tolist() for name, values in losses.items()}
     return TrainResult(
         step_ms=step_ms,
         train_seconds=sum(step_ms) / 1000.0,
         eval_seconds=eval_timer.seconds,
-        d_loss=torch.stack(d_losses).tolist() if d_losses else [],
-        g_loss=torch.stack(g_losses).tolist() if g_losses else [],
-        evaluations=evaluations,
+        d_loss=curves.get("d_total", []),
+        g_loss=curves.get("g_total", []),
+        evaluations=plain(evaluations),
+        losses=curves,
+        resumed=checkpoints.resumed if checkpoints else Resumed(),
     )
 
 
-def _plus(loss: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
-    return loss if extra is None else loss + extra
+def thin_losses(losses: dict[str, list[float]], points: int = LOSS_POINTS) -> dict[str, list[float]]:
+    """``{"step": [...], name: [...]}``: every step when there are at most ``points``, else the means of
+    ``points`` bins of (nearly) equal length, each at its last step. Non-finite values stay visible."""
+    n = max((len(v) for v in losses.values()), default=0)
+    if n == 0:
+        return {}
+    edges = [round(i * n / min(points, n)) for i in range(min(points, n) + 1)]
+    out: dict[str, list[float]] = {"step": [edges[i + 1] for i in range(len(edges) - 1)]}
+    for name, values in losses.items():
+        t = torch.tensor(values, dtype=torch.float64)
+        out[name] = [float(t[a:b].mean()) for a, b in zip(edges, edges[1:])]
+    return out
+
+
+def _total(
+    loss: torch.Tensor, side: str, strategy: Strategy, extra: Any, terms: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """``loss`` plus a strategy's extra term(s): a tensor (logged as ``<side>_<strategy name>``) or a dict of
+    named tensors (each logged as ``<side>_<name>``)."""
+    if extra is None:
+        return loss
+    named = extra if isinstance(extra, dict) else {getattr(strategy, "name", "strategy"): extra}
+    for name, value in named.items():
+        terms[f"{side}_{name}"] = value
+        loss = loss + value
+    return loss
+
+
+def _plugin_state(plugin: Any) -> dict[str, Any]:
+    state = getattr(plugin, "state_dict", None)
+    return dict(state()) if callable(state) else {}
+
+
+def _load_plugin_state(plugin: Any, state: dict[str, Any]) -> None:
+    load = getattr(plugin, "load_state_dict", None)
+    if state and callable(load):
+        load(state)
 
 
 @torch.no_grad()

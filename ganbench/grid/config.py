@@ -3,6 +3,7 @@ options, checked before anything is resolved."""
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -68,8 +69,8 @@ class Grid:
 
 LIST_FIELDS = {"arch", "strategy", "source", "target", "metrics", "augment"}
 INT_LIST_FIELDS = {"shots", "seeds"}
-POSITIVE = {"resolution", "channels", "batch_size", "eval_samples"}
-NON_NEGATIVE = {"pretrain_steps", "finetune_steps", "eval_every", "reference_samples", "val_samples"}
+POSITIVE = {"resolution", "channels", "batch_size", "eval_samples", "finetune_steps"}
+NON_NEGATIVE = {"pretrain_steps", "eval_every", "reference_samples", "val_samples"}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -81,6 +82,8 @@ def load_config(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise GanbenchError(f"config {path} is not valid TOML: {exc}") from None
     data = data.get("grid", data)  # a [grid] table or top-level keys
+    if not isinstance(data, dict):
+        raise GanbenchError(f"config {path}: grid must be a table of settings ([grid] then key = value lines)")
     data.setdefault("name", Path(path).stem)
     return data
 
@@ -99,11 +102,19 @@ def make_grid(config: dict[str, Any] | None = None, **overrides: Any) -> Grid:
     except (TypeError, ValueError) as exc:
         raise GanbenchError(f"bad grid setting: {exc}") from None
     _check(grid)
+    if "reference_samples" in values and grid.reference_samples < 2:  # 0, the default, is only implicit
+        raise GanbenchError(
+            f"reference_samples must be at least 2 (got {grid.reference_samples}): it caps the reference at that "
+            "many target images; leave it out to compare with the whole target"
+        )
     return grid
 
 
 def _coerce(key: str, value: Any, current_type: type) -> Any:
     if key in LIST_FIELDS:
+        if not isinstance(value, str) and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise ValueError(f"{key} must be a list of NAME[:key=value,...] strings (or one comma-separated string), "
+                             f"got {value!r}")  # fmt: skip
         items = split_spec_list(value) if isinstance(value, str) else [str(v) for v in value]
         if not items:
             raise ValueError(f"{key} is empty")
@@ -111,21 +122,35 @@ def _coerce(key: str, value: Any, current_type: type) -> Any:
     if key in INT_LIST_FIELDS:
         items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
         try:
-            return [int(str(v).strip()) for v in items if str(v).strip()]
+            return [_integer(key, v.strip() if isinstance(v, str) else v) for v in items if str(v).strip()]
         except ValueError:
-            raise ValueError(f"{key} must be integers, got {value!r}") from None
+            raise ValueError(f"{key} must be integers (e.g. 0,1,2), got {value!r}") from None
     if key == "pairs":
-        if not all(isinstance(p, list) and len(p) == 2 for p in value):
+        if not isinstance(value, list) or not all(isinstance(p, list) and len(p) == 2 for p in value):
             raise ValueError('pairs must be a list of [source, target], e.g. [["mnist5k:classes=0-4", "digits"]]')
         return [[str(s), str(t)] for s, t in value]
     if current_type is bool:
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be true or false")
         return value
+    if current_type is int:
+        return _integer(key, value)
+    if current_type is float and isinstance(value, bool):
+        raise ValueError(f"{key} must be a number, got {value!r}")
     try:
         return current_type(value)
     except (TypeError, ValueError):
         raise ValueError(f"{key} must be {current_type.__name__}, got {value!r}") from None
+
+
+def _integer(key: str, value: Any) -> int:
+    """``value`` as an int: integers, whole floats and integer strings; never a bool or a fraction."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"{key} must be an integer, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be an integer, got {value!r}") from None
 
 
 def _check(grid: Grid) -> None:
@@ -137,8 +162,13 @@ def _check(grid: Grid) -> None:
             raise GanbenchError(f"{key} must be 0 or more (got {getattr(grid, key)})")
     if grid.eval_samples < 2:
         raise GanbenchError("eval_samples must be at least 2 (FID needs a covariance)")
-    if grid.finetune_steps < 1:
-        raise GanbenchError("finetune_steps must be at least 1")
+    if not math.isfinite(grid.lr) or grid.lr <= 0:
+        raise GanbenchError(f"lr must be a positive number, e.g. --lr {Grid.lr} (got {grid.lr})")
+    if not grid.name or grid.name.startswith(".") or any(c in grid.name for c in "/\\"):
+        raise GanbenchError(
+            f"name {grid.name!r} must be a plain folder name (no '/' or '\\', not starting with '.'): the run "
+            "directory is <out>/<name>-<grid hash>; e.g. --name my-grid"
+        )
     if grid.channels not in (1, 3):
         raise GanbenchError(f"channels must be 1 or 3 (got {grid.channels})")
     if not grid.shots or min(grid.shots) < 1:

@@ -43,7 +43,8 @@ def expand(grid: Grid, registry: Registry) -> list[Cell]:
         supported = () if arch.broken else registry.get("architecture", arch.name).cls.resolutions
         if not arch.broken and grid.resolution not in supported:
             raise GanbenchError(
-                f"architecture '{arch.name}' supports resolutions {', '.join(map(str, supported))}, not {grid.resolution}"
+                f"architecture '{arch.name}' supports resolutions {', '.join(map(str, supported))}, not {grid.resolution}; "
+                "set --resolution to one of them"
             )
     budget = grid.budget()
     metric_specs = tuple(m.canonical for m in metrics)

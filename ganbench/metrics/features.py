@@ -10,6 +10,7 @@ never featurizes the target twice.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import time
@@ -18,10 +19,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from ganbench.errors import one_line
 from ganbench.metrics.inception import EXTRACTOR, MODE, InceptionWeights, get_extractor, resolve_inception_weights
 from ganbench.plugin.contracts import EvalContext
-from ganbench.store.cache import atomic_write_bytes, stable_hash, tensor_hash
+from ganbench.store.cache import atomic_write_bytes, atomic_write_text, stable_hash, tensor_hash
+from ganbench.store.locks import entry_lock
 
 CACHE_FOLDER = "fid-ref"  # reference features of every space (the name predates other spaces)
 
@@ -128,18 +132,60 @@ def cached_features(
     progress: bool = False,
     what: str = "reference",
 ) -> torch.Tensor:
-    """Features of a fixed image set, cached under ``cache_dir`` by (content, space identity)."""
+    """Features of a fixed image set, cached under ``cache_dir`` by (content, space identity): a ``.npy`` file and
+    the sha256 of its bytes beside it (``.sha256``), computed by one process at a time."""
     device = torch.device(device)
     key = stable_hash({"content": content_key, **space.identity()})
     path = Path(cache_dir) / CACHE_FOLDER / f"{key[:20]}.npy"
-    if path.is_file():
-        return torch.from_numpy(np.load(path)).to(device)
-    desc = f"{what} features ({space.name}, {len(images)} images)" if progress else None
-    feats = space(images, device, desc=desc)
+    feats, _ = _read_features(path, len(images))
+    if feats is None:  # the others wait for the process computing them, then read what it wrote
+        with entry_lock(path.with_suffix(".lock"), f"{what} features ({space.name}, {path.name})"):
+            feats, damage = _read_features(path, len(images))
+            if feats is None:
+                if damage:
+                    tqdm.write(f"warning: the feature cache file {path} is damaged ({damage}); rebuilding it")
+                    path.unlink(missing_ok=True)
+                desc = f"{what} features ({space.name}, {len(images)} images)" if progress else None
+                feats = space(images, device, desc=desc)
+                _write_features(path, feats)
+                return feats
+    return torch.from_numpy(feats).to(device)
+
+
+def _write_features(path: Path, feats: torch.Tensor) -> None:
+    """The checksum first: a reader that finds the new checksum beside an old file sees damage and waits."""
     buffer = io.BytesIO()
     np.save(buffer, feats.float().cpu().numpy())
-    atomic_write_bytes(path, buffer.getvalue())
-    return feats
+    data = buffer.getvalue()
+    atomic_write_text(_checksum_path(path), hashlib.sha256(data).hexdigest() + "\n")
+    atomic_write_bytes(path, data)
+
+
+def _read_features(path: Path, n: int) -> tuple[np.ndarray | None, str | None]:
+    """The cached (n, d) float32 features at ``path`` if they are whole; else (None, what is wrong with the file),
+    or (None, None) when there is none. Files from before checksums (no ``.sha256``) are trusted when they load
+    with that shape."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    try:
+        expected = _checksum_path(path).read_text().strip()
+    except FileNotFoundError:
+        expected = None
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        return None, "its bytes do not match their sha256"
+    try:
+        feats = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as e:  # truncated or overwritten: rebuilt, never trusted
+        return None, f"unreadable: {one_line(str(e) or type(e).__name__, 80)}"
+    if feats.ndim != 2 or len(feats) != n or feats.dtype != np.float32:
+        return None, f"it holds {feats.dtype} {feats.shape} features, not {n} rows of float32"
+    return feats, None
+
+
+def _checksum_path(path: Path) -> Path:
+    return path.with_suffix(".sha256")
 
 
 def reference_features(

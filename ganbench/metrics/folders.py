@@ -38,11 +38,14 @@ def load_image_folder(folder: str | os.PathLike) -> list[np.ndarray]:
 def compare_folders(path_a, path_b, device: torch.device, *, batch_size: int | None = None, seed: int = 0, progress: bool = True,
                     cache_dir=None) -> dict:  # fmt: skip
     """FID and KID between two image folders, through the same extractor the runner uses."""
+    folders = [(path, load_image_folder(path)) for path in (path_a, path_b)]  # bad folders fail before Inception
+    for path, images in folders:
+        if len(images) < 2:
+            raise GanbenchError(f"{path} holds {len(images)} image: FID and KID need at least 2 per folder; add images")
     weights = resolve_inception_weights(cache_dir)
     extractor = get_extractor(weights, device)
     feats = []
-    for path in (path_a, path_b):
-        images = load_image_folder(path)
+    for path, images in folders:
         feats.append(extractor.features(images, batch_size=batch_size, desc=f"{Path(path).name}" if progress else None))
     a, b = feats
     return {

@@ -133,13 +133,23 @@ class Strategy(Plugin):
         params = [p for p in net.parameters() if p.requires_grad]
         return [{"params": params}] if params else []
 
-    def generator_loss(self, nets: Nets, step: StepInfo) -> torch.Tensor | None:
-        """An extra term added to G's loss (regularizers such as EWC), or None."""
+    def generator_loss(self, nets: Nets, step: StepInfo) -> torch.Tensor | dict[str, torch.Tensor] | None:
+        """An extra term added to G's loss (regularizers such as EWC), or None. Each cell's loss curves log it
+        as ``g_<strategy name>``; a dict of named terms is added term by term and logged as ``g_<name>``."""
         return None
 
-    def discriminator_loss(self, nets: Nets, step: StepInfo) -> torch.Tensor | None:
-        """An extra term added to D's loss, or None."""
+    def discriminator_loss(self, nets: Nets, step: StepInfo) -> torch.Tensor | dict[str, torch.Tensor] | None:
+        """An extra term added to D's loss, or None (a dict of named terms: each is added, and logged apart)."""
         return None
+
+    def state_dict(self) -> dict[str, Any]:
+        """State that changes during training and lives outside the nets' parameters and buffers (a running
+        statistic, a schedule's position): saved with every checkpoint, tensors and plain data only. What
+        ``adapt`` derives from the source model is not state: a resumed cell runs ``adapt`` again."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (called after ``adapt`` when a cell resumes)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -323,6 +333,13 @@ class Augmentation(Plugin):
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1], (N, C, H, W) -> augmented images of the same shape; draws from torch's RNG."""
         raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """State that changes during training (an adaptive probability), saved with every checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, when a cell resumes."""
 
 
 BASE_CLASS: dict[str, type] = {

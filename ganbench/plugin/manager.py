@@ -120,3 +120,13 @@ def _import_file(path: Path, module_name: str):
         del sys.modules[module_name]
         raise
     return module
+
+
+def describe_failure(exc: BaseException, context: RunContext) -> str:
+    """One line naming the plugin whose code raised (kind, name, origin), when it was a plugin's."""
+    message = str(exc) if isinstance(exc, GanbenchError) else f"{type(exc).__name__}: {exc}"
+    message = " ".join(message.split())  # one line, whatever the exception said
+    entry = load_registry(context=context).blame(exc.__traceback__)
+    if entry is None or isinstance(exc, GanbenchError) and entry.name in message:
+        return message
+    return f"{entry.kind} '{entry.name}' ({entry.origin}) raised {message}"

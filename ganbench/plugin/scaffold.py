@@ -95,7 +95,16 @@ def new_strategy(name: str, folder: str | Path = ".") -> list[Path]:
     for path in files:
         if path.exists():
             raise GanbenchError(f"{path} already exists; remove it or choose another name or --dir")
-    folder.mkdir(parents=True, exist_ok=True)
-    for path, template in files.items():
-        path.write_text(template.format(name=name, module=module, cls=cls, folder=folder))
+    written = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path, template in files.items():
+            path.write_text(template.format(name=name, module=module, cls=cls, folder=folder))
+            written.append(path)
+    except OSError as exc:
+        for path in written:  # the plugin without its test (or the reverse) is no use: leave nothing half-written
+            path.unlink(missing_ok=True)
+        raise GanbenchError(
+            f"cannot write into {folder}: {exc.strerror or exc}; give --dir a folder you can write to"
+        ) from None
     return list(files)

@@ -3,8 +3,9 @@
 Everything the page shows is inside the folder, linked relatively (no server, nothing fetched):
 ``samples/<cell_id>.png`` copied from the runs, ``plots/curves-<n>.png`` (the ranking column, FID by default,
 against fine-tuning step per comparison group, one line per strategy, mean over seeds with a band of one std),
-``plots/cost-<n>.png`` (its mean against device-seconds per cell) and the same table as ``leaderboard.csv`` /
-``leaderboard.md``.
+``plots/cost-<n>.png`` (its mean against device-seconds per cell), ``plots/cell-<cell_id>.png`` beside the
+samples of every cell whose record has loss curves (its losses and ranking-metric curve, as ``ganbench show``
+draws them) and the same table as ``leaderboard.csv`` / ``leaderboard.md``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ganbench.report.formatting import (
     shared_settings,
 )
 from ganbench.report.markdown import to_markdown
-from ganbench.report.plots import cost_png, curves_png
+from ganbench.report.plots import cell_png, cost_png, curves_png
 from ganbench.store.records import MetricColumn
 from ganbench.store.runs import RunRecords
 
@@ -53,6 +54,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .samples { display: flex; flex-wrap: wrap; gap: 1em; }
 figure { margin: 0; text-align: center; font-size: 0.8em; }
 figure img { width: 145px; image-rendering: pixelated; border: 1px solid #ddd; }
+figure.losses img { width: 300px; image-rendering: auto; }
 .note, footer { color: #555; font-size: 0.85em; }
 """
 
@@ -199,10 +201,24 @@ def _sample_figures(rows: pd.DataFrame, loaded: RunRecords, folder: Path, ranked
                                f"<figcaption>{_e(caption)}</figcaption></figure>")  # fmt: skip
             else:
                 figures.append(f"<figure><figcaption>{_e(caption)}: no sample grid</figcaption></figure>")
+            if record and SAFE_ID.fullmatch(cell_id) and record.get("losses"):
+                figures += _loss_figure(record, cell_id, folder, ranked)
         label = row["strategy"] + ("" if row["augment"] == "none" else f" +{row['augment']}")
         parts.append(f"<h4>{_e(label)}</h4>")
         parts.append(f'<div class="samples">{"".join(figures) or "<p>no finished cell</p>"}</div>')
     return parts
+
+
+def _loss_figure(record: dict[str, Any], cell_id: str, folder: Path, ranked: MetricColumn | None) -> list[str]:
+    """The cell's loss curves and ranking-column curve (``plots/cell-<id>.png``), shown small, linked full size."""
+    png = cell_png(record, ranked, dpi=90)
+    if png is None:
+        return []
+    name = f"plots/cell-{cell_id}.png"
+    (folder / name).write_bytes(png)
+    image = f'<a href="{_e(name)}"><img src="{_e(name)}" alt="{_e("loss curves of " + cell_id)}"></a>'
+    caption = f"losses and {_e(ranked.label if ranked else 'metric')} · seed {_e(record.get('seed'))} · {_e(cell_id)}"
+    return [f'<figure class="losses">{image}<figcaption>{caption}</figcaption></figure>']
 
 
 def _cost_panel(rows: pd.DataFrame, j: int, folder: Path, ranked: MetricColumn | None, mixed: list[str]) -> str:

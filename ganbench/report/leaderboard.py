@@ -299,7 +299,8 @@ def ranking_column(columns: list[MetricColumn], rank_by: str | None) -> MetricCo
 def leaderboard_frame(loaded: RunRecords, allow_mixed: bool = False, rank_by: str | None = None) -> pd.DataFrame:
     """The leaderboard of loaded records; raises GanbenchError when settings differ (see ``build_leaderboard``)."""
     if not loaded.records:
-        raise GanbenchError("no readable cell records in " + ", ".join(str(p) for p in loaded.runs))
+        where = f" in {', '.join(str(p) for p in loaded.runs)}" if loaded.runs else ""
+        raise GanbenchError(f"no readable cell records{where}: give run directories holding cells/*.json")
     records = [{**r, RUN: loaded.run_of[r["cell_id"]]} for r in loaded.records]
     fill_settings(records)
     columns = metric_columns(records)

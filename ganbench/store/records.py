@@ -1,7 +1,8 @@
 """Per-cell JSON records (written atomically), and the tables derived from them.
 
 A run directory holds ``cells/<cell_id>.json`` (the source of truth), ``samples/<cell_id>.png``,
-``results.csv`` and ``curves.csv`` (both rebuilt from the records), ``curves.png`` and ``manifest.json``.
+``results.csv`` and ``curves.csv`` (both rebuilt from the records), ``curves.png``, ``manifest.json``, and while
+cells are unfinished ``checkpoints/<cell_id>.pt``; ``.lock`` while a process runs it.
 Columns are documented in docs/results-schema.md; bump SCHEMA_VERSION when their meaning changes.
 """
 
@@ -29,8 +30,9 @@ IDENTITY_COLUMNS = ["schema_version", "cell_id", "status", "arch", "strategy", "
                     "shots", "seed"]  # fmt: skip
 COST_AND_PROVENANCE_COLUMNS = [
     "trainable_params", "total_params", "trainable_fraction", "trainable_g", "total_g", "trainable_d", "total_d",
-    "pretrain_s", "pretrain_cache_hit", "finetune_s", "step_ms", "images_per_s", "eval_s",
-    "eval_generate_s", "eval_features_s", "eval_metrics_s", "peak_mem_mb", "peak_mem_kind", "device", "arch_weights",
+    "pretrain_s", "pretrain_cache_hit", "adapt_s", "finetune_s", "step_ms", "images_per_s", "eval_s",
+    "eval_generate_s", "eval_features_s", "eval_metrics_s", "peak_mem_mb", "peak_train_mb", "peak_eval_mb",
+    "peak_mem_kind", "device", "arch_weights", "resumes", "steps_redone", "checkpoint_every",
     "resolution", "channels", "pretrain_steps", "finetune_steps", "batch_size", "lr",
     "eval_samples", "eval_every", "n_gen", "reference", "reference_samples", "n_target", "n_ref", "n_heldout",
     "n_val", "reference_key", "select_on", "selected_step",
@@ -39,7 +41,7 @@ COST_AND_PROVENANCE_COLUMNS = [
 ]  # fmt: skip
 CORE_COLUMNS = frozenset([*IDENTITY_COLUMNS, *COST_AND_PROVENANCE_COLUMNS, "spec", "curve", "loss", "traceback",
                           "metric_columns", "pretrain_key", "source_checkpoint", "python_version", "numpy_version",
-                          "peak_mem_kind", "step", "selected"])  # fmt: skip
+                          "peak_mem_kind", "step", "selected", "losses", "resumed_from"])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,11 @@ def record_path(run_dir: Path, cell_id: str) -> Path:
     return Path(run_dir) / "cells" / f"{cell_id}.json"
 
 
+def checkpoint_path(run_dir: Path, cell_id: str) -> Path:
+    """Where an unfinished cell keeps its training state (removed once its record is written)."""
+    return Path(run_dir) / "checkpoints" / f"{cell_id}.pt"
+
+
 def write_record(run_dir: Path, record: dict[str, Any], sample_png: bytes | None = None) -> None:
     """Samples first, then the record: a record on disk implies its artifacts are there too."""
     if sample_png is not None:
@@ -133,17 +140,19 @@ def write_record(run_dir: Path, record: dict[str, Any], sample_png: bytes | None
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
+    """The record in ``path``; None when it is unreadable, not JSON or not an object (a damaged record)."""
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # ValueError: not JSON, or not UTF-8 text
         return None
+    return record if isinstance(record, dict) else None
 
 
 def completed_ids(run_dir: Path) -> set[str]:
     done = set()
     for path in (Path(run_dir) / "cells").glob("*.json"):
         record = read_record(path)
-        if record and record.get("status") in COMPLETE:
+        if record and record.get("status") in COMPLETE and isinstance(record.get("cell_id"), str):
             done.add(record["cell_id"])
     return done
 

@@ -3,11 +3,16 @@
 A path may be a run directory (``cells/*.json``), a folder of run directories, or one record file. A cell id
 found in several runs is kept once: its latest ``finished_at`` among ``ok``/``diverged`` records, a
 ``failed`` one only when there is no other. What was skipped or replaced is said in ``notes``.
+
+Records are checked as they are read (:func:`record_problem`): a damaged or hand-edited record (not JSON, not
+an object, a missing or ill-typed field the tables need) is skipped and named in one note; a path whose
+records are all damaged is refused, and so is a record of a newer schema than this ganbench reads.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 from collections import defaultdict
 from collections.abc import Iterable
@@ -16,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import GanbenchError
-from ganbench.store.records import COMPLETE, MetricColumn, read_record
+from ganbench.store.records import COMPLETE, SCHEMA_VERSION, MetricColumn, read_record
 
 
 @dataclass
@@ -36,6 +41,97 @@ def _record_files(path: Path) -> list[tuple[Path, Path]]:
     if (path / "cells").is_dir():
         return [(f, path) for f in sorted((path / "cells").glob("*.json"))]
     return [(f, f.parent.parent) for f in sorted(path.glob("*/cells/*.json"))]
+
+
+STATUSES = ("ok", "diverged", "failed")
+TEXT_FIELDS = ("cell_id", "status", "arch", "strategy", "source", "target")  # non-empty text in every record
+INT_FIELDS = ("shots", "seed")
+# numbers (or null) the tables compute with: the costs averaged over seeds
+NUMBER_FIELDS = ("finetune_s", "eval_s", "step_ms", "images_per_s", "peak_mem_mb", "pretrain_s", "trainable_fraction")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _read(file: Path) -> tuple[Any, str | None]:
+    """The JSON in ``file``, or why there is none."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror or exc}"
+    if not text.strip():
+        return None, "empty file"
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+
+
+def _columns_problem(columns: Any) -> str | None:
+    if not isinstance(columns, list):
+        return f"metric_columns is {_shown(columns)}, not a list"
+    for c in columns:
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not c["name"]:
+            return f"metric_columns holds {_shown(c)}, not an object with a name"
+        if c.get("lower_is_better") not in (True, False, None):
+            return f"metric column {c['name']}: lower_is_better is {_shown(c['lower_is_better'])}, not true/false/null"
+        if "digits" in c and not _is_int(c["digits"]):
+            return f"metric column {c['name']}: digits is {_shown(c['digits'])}, not an integer"
+        if c.get("label") is not None and not isinstance(c["label"], str):
+            return f"metric column {c['name']}: label is {_shown(c['label'])}, not text"
+    return None
+
+
+def record_problem(record: Any) -> str | None:
+    """Why a cell record read from disk cannot be tabulated (None: it can), in a few words naming the field.
+    Checks what the tables compute with: identity text, shots and seed, the metric columns and their values,
+    the costs and the curve; other fields are shown as they are."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    for name in TEXT_FIELDS:
+        if name not in record or record[name] is None:
+            return f"no {name}"
+        if not isinstance(record[name], str) or not record[name]:
+            return f"{name} is {_shown(record[name])}, not text"
+    if record["status"] not in STATUSES:
+        return f"status {_shown(record['status'])} is not one of {', '.join(STATUSES)}"
+    if record.get("augment") is not None and not isinstance(record["augment"], str):
+        return f"augment is {_shown(record['augment'])}, not text"
+    if "schema_version" in record and not _is_int(record["schema_version"]):
+        return f"schema_version is {_shown(record['schema_version'])}, not an integer"
+    for name in INT_FIELDS:
+        if not _is_int(record.get(name)):
+            return f"{name} is {_shown(record.get(name))}, not an integer"
+    problem = _columns_problem(record.get("metric_columns", []))
+    if problem:
+        return problem
+    names = [c["name"] for c in record.get("metric_columns", [])]
+    for name in [*names, *NUMBER_FIELDS]:
+        value = record.get(name)
+        if value is not None and not _is_number(value):
+            return f"{name} is {_shown(value)}, not a number"
+    curve = record.get("curve", [])
+    if curve is not None and not isinstance(curve, list):
+        return f"curve is {_shown(curve)}, not a list"
+    for point in curve or []:
+        if not isinstance(point, dict) or not _is_number(point.get("step")):
+            return f"curve point {_shown(point)} has no numeric step"
+        for name in names:
+            if point.get(name) is not None and not _is_number(point[name]):
+                return f"curve point at step {point['step']}: {name} is {_shown(point[name])}, not a number"
+    return None
 
 
 def finished_at(record: dict[str, Any]) -> _dt.datetime:
@@ -69,16 +165,30 @@ def load_runs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, allow_e
             if not path.exists():
                 raise GanbenchError(f"{path} does not exist (expected a run directory holding cells/*.json)")
             raise GanbenchError(f"no cell records under {path} (expected {path / 'cells'}/*.json)")
-        unreadable = []
+        damaged, kept_here = [], 0
         for file, run in files:
-            record = read_record(file)
-            if not isinstance(record, dict) or "cell_id" not in record:
-                unreadable.append(str(file))
+            record, problem = _read(file)
+            if problem is None and isinstance(record, dict):
+                _refuse_newer(record, file)
+                record = upgrade(record)
+            problem = problem or record_problem(record)
+            if problem:
+                damaged.append(f"{run.name}/{file.relative_to(run)} ({problem})" if file.is_relative_to(run)
+                               else f"{file} ({problem})")  # fmt: skip
                 continue
-            loaded.append((upgrade(record), run))
+            loaded.append((record, run))
             runs.append(run)
-        if unreadable:
-            notes.append(f"note: skipped {len(unreadable)} unreadable record(s): {listed(unreadable)}")
+            kept_here += 1
+        what_to_do = "restore them, or delete them and rerun their run's command to recompute those cells"
+        if damaged and not kept_here and not allow_empty:
+            raise GanbenchError(
+                f"no readable cell record under {path}: {len(damaged)} damaged: {listed(damaged)}; {what_to_do}"
+            )
+        if damaged:
+            notes.append(
+                f"warning: skipped {len(damaged)} damaged cell record(s) under {path} (kept the other {kept_here}): "
+                f"{listed(damaged)}; {what_to_do}"
+            )
     by_id: dict[str, list[tuple[dict[str, Any], Path]]] = defaultdict(list)
     for record, run in loaded:
         by_id[record["cell_id"]].append((record, run))
@@ -100,9 +210,56 @@ def load_runs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, allow_e
     return RunRecords(kept, list(dict.fromkeys(runs)), run_of, notes)
 
 
+# what `ganbench run matrix` writes in a run directory (see store/records.py)
+RUN_OUTPUTS = ("cells", "samples", "results.csv", "curves.csv", "curves.png", "manifest.json")
+
+
+def refuse_output_inside(output: str | os.PathLike, runs: Iterable[Path]) -> None:
+    """Raises GanbenchError when ``output`` is one of ``runs`` or in what its run wrote: what reads runs never
+    writes over them."""
+    target = Path(output).resolve()
+    for run in runs:
+        for name in ("", *RUN_OUTPUTS):
+            path = run / name if name else run
+            if target == path or (name and path in target.parents):
+                what = f"run {run.name}'s {name}" if name else f"the run directory {run.name}"
+                raise GanbenchError(
+                    f"{output} points into {what}, which is only read here: write it outside the run directories"
+                )
+
+
 def load_records(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
     """Every cell record under one or more run directories (or record files), one per cell id, by cell id."""
     return load_runs(paths, allow_empty=True).records
+
+
+def find_record(run_dir: str | os.PathLike, cell_id: str) -> dict[str, Any]:
+    """The record of one cell of a run directory, named by its full id or any prefix of it that only one cell
+    has. Raises GanbenchError (one line) for a folder that is not a run directory, an unknown or ambiguous
+    prefix (listing up to five ids it could mean, or the run's) and an unreadable record."""
+    run = Path(run_dir)
+    if not (run / "cells").is_dir():
+        what = "does not exist" if not run.exists() else "is not a run directory (it has no cells/ folder)"
+        raise GanbenchError(f"{run} {what}: give a run directory `ganbench run matrix` wrote (<out>/<name>-<hash>)")
+    ids = sorted(p.stem for p in (run / "cells").glob("*.json"))
+    if not ids:
+        raise GanbenchError(f"no cell records under {run / 'cells'}: the run has not finished a cell yet")
+    wanted = cell_id.strip()
+    matches = [wanted] if wanted in ids else [i for i in ids if i.startswith(wanted)]
+    if not matches:
+        raise GanbenchError(f"no cell {wanted!r} in {run}; its cells: {listed(ids, 5)}")
+    if len(matches) > 1:
+        raise GanbenchError(
+            f"cell {wanted!r} is ambiguous in {run}: {len(matches)} cells start with it ({listed(matches, 5)}); "
+            "give more of the id"
+        )
+    path = run / "cells" / f"{matches[0]}.json"
+    record = read_record(path)
+    if not isinstance(record, dict) or "cell_id" not in record:
+        raise GanbenchError(f"{path} is not a readable cell record (damaged, or still being written?)")
+    if record["cell_id"] != matches[0]:
+        raise GanbenchError(f"{path} holds cell {record['cell_id']!r}: a record's file is named after its cell id")
+    return upgrade(record)
 
 
 # Records of schema 1 predate declared metric columns; the only metrics then were these (as declared now).
@@ -112,10 +269,22 @@ SCHEMA_1_COLUMNS = {
 }
 
 
+def _refuse_newer(record: dict[str, Any], file: Path) -> None:
+    version = record.get("schema_version")
+    if _is_int(version) and version > SCHEMA_VERSION:
+        raise GanbenchError(
+            f"{file} has schema_version {version}, newer than the {SCHEMA_VERSION} this ganbench reads: upgrade "
+            "ganbench to tabulate it (or leave that run out)"
+        )
+
+
 def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     """``record`` in the current schema: a schema-1 record gets the metric columns of the metrics it ran."""
     if "metric_columns" in record:
         return record
-    metrics = (record.get("spec") or {}).get("metrics") or ["fid", "kid"]
+    spec = record.get("spec")
+    metrics = spec.get("metrics") if isinstance(spec, dict) else None
+    if not isinstance(metrics, list):
+        metrics = ["fid", "kid"]
     columns = [c.as_record() for m in metrics for c in SCHEMA_1_COLUMNS.get(str(m).partition(":")[0], [])]
     return {**record, "metric_columns": columns}

@@ -125,9 +125,9 @@ def test_passes_the_metric_conformance_check(tmp_path):
 
 
 def test_the_score_command_records_the_backbone_and_refuses_in_one_line(tmp_path, invoke, assert_one_line_error):
-    for name in ("generated", "reference"):
+    for seed, name in enumerate(("generated", "reference")):  # two different image sets
         (tmp_path / name).mkdir()
-        for i, image in enumerate(fake_images(4, 1, 32, seed=len(name))):
+        for i, image in enumerate(fake_images(4, 1, 32, seed=seed)):
             Image.fromarray(image[0].numpy()).save(tmp_path / name / f"{i}.png")
     folders = [tmp_path / "generated", tmp_path / "reference", "--cache", tmp_path / "cache"]
     result = invoke("score", *folders, "--metrics", "fd:backbone=resnet18")

@@ -1,5 +1,5 @@
 """Plugins the test suite needs: a 48-image two-class dataset (cheap reference statistics), strategies that
-fail in adaptation or diverge in training, to exercise how the runner records them, and a metric whose
+fail in adaptation or diverge in training, an architecture whose pretraining diverges, to exercise how the runner records them, and a metric whose
 score is better when higher, to exercise how records, tables and leaderboards follow a declared direction."""
 
 import torch
@@ -41,6 +41,33 @@ class Diverges(ganbench.Strategy):
 
     def generator_loss(self, nets, step):
         return torch.tensor(float("nan"))
+
+
+class NanDiscriminator(torch.nn.Module):
+    """Wraps a discriminator and returns NaN logits."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.blocks, self.head = inner, inner.blocks, inner.head
+
+    def forward(self, x):
+        return self.inner(x) * float("nan")
+
+
+class NanD(ganbench.Architecture):
+    """The built-in DCGAN with a discriminator that returns NaN: every training with it diverges."""
+
+    name = "nan-d"
+
+    def build(self, resolution, channels):
+        registry = ganbench.load_registry()
+        G, D = registry.create(registry.resolve("architecture", "dcgan:width=8")).build(resolution, channels)
+        return G, NanDiscriminator(D)
+
+
+@ganbench.hookimpl
+def register_architectures(register):
+    register(NanD)
 
 
 class BrightnessMatch(ganbench.Metric):

@@ -1,0 +1,14 @@
+"""Settings the end-to-end tests share, importable from any test module (``from tiny_settings import ...``:
+pytest puts this folder on the path), unlike the conftest files, whose module name several folders share."""
+
+from pathlib import Path
+
+FIXTURE_PLUGINS = Path(__file__).parent / "plugins_fixture"
+
+# The tiny grid most end-to-end tests run: a 48-image target (cheap reference statistics), 4 fine-tuning steps.
+TINY_GRID = {
+    "arch": "dcgan:width=8", "source": "digits:classes=2-4", "target": "tiny-digits", "shots": 8, "seeds": "0",
+    "pretrain_steps": 10, "finetune_steps": 4, "batch_size": 4, "eval_samples": 8, "eval_every": 2,
+}  # fmt: skip
+# The same as command-line options.
+TINY_OPTIONS = [f"--{key.replace('_', '-')}={value}" for key, value in TINY_GRID.items()]
