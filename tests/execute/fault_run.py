@@ -89,6 +89,8 @@ def install(point: str, n: int) -> None:
 if __name__ == "__main__":
     point, n, separator, *args = sys.argv[1:]
     assert separator == "--"
+    # a process started in the background inherits SIGINT ignored; a user's Ctrl-C reaches a foreground one
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     install(point, int(n))
     from ganbench.cli import cli
 
