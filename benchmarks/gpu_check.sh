@@ -9,11 +9,13 @@
 #   default the default grid over $SEEDS (default 0,1,2) and its leaderboard
 #   archs   the four-architecture grid over $ARCH_SEEDS (default $SEEDS) and its leaderboard; bounded by
 #           $ARCHS_TIMEOUT seconds when set (complete cells are kept; rerunning resumes)
+#   ray     8 small cells (the default grid's finetune + freeze-d, seeds 0-3, 100 fine-tuning steps) on a local
+#           Ray cluster with --gpus-per-cell 0.25, against the local executor one at a time: wall seconds of each
 # Logs, leaderboards (leaderboard-<grid>-<gpu>.csv/.md) and the run directories (runs.tar.gz) land in OUT_DIR.
 set -uo pipefail
 out=${1:?usage: benchmarks/gpu_check.sh OUT_DIR [tests|bench|default|archs]...}
 shift
-stages=${*:-tests bench fid default archs}
+stages=${*:-tests bench fid default archs ray}
 seeds=${SEEDS:-0,1,2}
 mkdir -p "$out"
 runs="$out/runs"
@@ -47,6 +49,15 @@ for stage in $stages; do
             --arch dcgan,resnet-sngan,stylegan2-lite,projected --strategy scratch,finetune,freeze-d,adapter \
             --seeds "${ARCH_SEEDS:-$seeds}" --device cuda --out "$runs" --quiet 2>&1 | tee "$out/archs-run.txt" || status=1
         leaderboard archs ;;
+    ray)
+        small=(--strategy finetune,freeze-d --no-baseline --seeds 0,1,2,3 --finetune-steps 100 --device cuda --quiet)
+        ganbench run matrix "${small[@]}" --name ray-warm-up --finetune-steps 1 --out "$runs" >/dev/null 2>&1
+        for how in local ray; do
+            start=$(date +%s.%N)
+            if [ $how = ray ]; then extra=(--executor ray --gpus-per-cell 0.25); else extra=(); fi
+            ganbench run matrix "${small[@]}" --name "ray-$how" "${extra[@]}" --out "$runs" >"$out/ray-$how.txt" 2>&1 || status=1
+            echo "$how: $(python -c "print(f'{$(date +%s.%N) - $start:.1f}')") s for 8 cells" | tee -a "$out/ray-throughput.txt"
+        done ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
     esac
 done

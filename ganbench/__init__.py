@@ -1,6 +1,6 @@
 """ganbench: transfer learning in GANs, benchmarked on equal terms.
 
-The public API, and nothing else. Scripts use ``run_matrix``, ``load_records`` and ``build_leaderboard``
+The public API, and nothing else. Scripts use ``run_matrix`` (with ``LocalExecutor`` or ``RayExecutor``), ``load_records`` and ``build_leaderboard``
 (run directories -> a seed-averaged, ranked table). Plugins use ``hookimpl``, the contracts (``Architecture``,
 ``Strategy``, ``Dataset``, ``Metric`` with its ``Column`` s, ``Augmentation``), ``Option`` and its checks, the
 block helpers strategies address any architecture with, the data-root helpers of file-backed datasets, the
@@ -21,7 +21,9 @@ from ganbench.errors import Diverged, GanbenchError, one_line
 from ganbench.execute.cell import run_cell
 from ganbench.execute.context import RunContext, current_context
 from ganbench.execute.driver import RunSummary, run_matrix
+from ganbench.execute.executors import Executor, LocalExecutor
 from ganbench.execute.plan import Plan, plan_matrix
+from ganbench.execute.ray_executor import RayExecutor
 from ganbench.grid.cells import Budget, Cell
 from ganbench.grid.config import Grid, load_config, make_grid
 from ganbench.metrics.arithmetic import fid_from_features, kid_from_features, kid_subset_size
@@ -71,17 +73,20 @@ __all__ = [
     "Dataset",
     "Diverged",
     "EvalContext",
+    "Executor",
     "FeatureSpace",
     "GanbenchError",
     "Grid",
     "ImageSet",
     "InceptionSpace",
     "InceptionWeights",
+    "LocalExecutor",
     "Metric",
     "Nets",
     "Option",
     "PixelSpace",
     "Plan",
+    "RayExecutor",
     "RunContext",
     "RunSummary",
     "SourceCheckpoint",

@@ -169,11 +169,33 @@ def _list_opt(name: str, help_text: str):
 )  # fmt: skip
 @click.option("--keep-checkpoints", is_flag=True, help="Keep cells' checkpoints after they complete.")
 @click.option("--wait", is_flag=True, help="If another process is running this grid, wait for it instead of refusing.")
+@click.option(
+    "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+    help="local: one cell at a time in this process. ray: pretraining jobs and cells as tasks on a Ray cluster.",
+)  # fmt: skip
+@click.option(
+    "--ray-address", metavar="ADDR",
+    help="Ray cluster to join: 'auto' (the one started here with 'ray start --head') or HOST:PORT. "
+    "Default: start a local Ray cluster for this run.",
+)  # fmt: skip
+@click.option(
+    "--cpus-per-cell",
+    type=int,
+    help="With --executor ray: CPUs reserved per task, the threads a CPU cell uses (default 1).",
+)
+@click.option(
+    "--gpus-per-cell", type=float,
+    help="With --executor ray: GPUs reserved per task; fractions pack cells onto a GPU (0.25: four). "
+    "Default 1 when this machine has a GPU and --device is auto or cuda, else 0.",
+)  # fmt: skip
+@click.option(
+    "--max-concurrent", type=int, help="With --executor ray: at most N tasks at once (default: as resources allow)."
+)
 @click.option("--dry-run", is_flag=True, help="Check everything a run checks before training, print the cells, exit.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_matrix_cmd(
     config, out, device, cache_dir, plugins_dirs, data_roots, dry_run, quiet, no_baseline, checkpoint_every,
-    keep_checkpoints, wait, **options
+    keep_checkpoints, wait, executor, ray_address, cpus_per_cell, gpus_per_cell, max_concurrent, **options
 ) -> None:  # fmt: skip
     """Run a grid: architectures x strategies x (source -> target) x shots x seeds.
 
@@ -189,16 +211,22 @@ def run_matrix_cmd(
     from ganbench.execute.checkpoint import CheckpointPolicy
 
     policy = CheckpointPolicy.parse(checkpoint_every, keep=keep_checkpoints)
-    context = _context(cache_dir, data_roots, plugins_dirs, device).replace(checkpoint=policy)
+    runner = _executor(executor, ray_address, cpus_per_cell, gpus_per_cell, max_concurrent, device)
+    # with GPUs on the Ray workers, this machine (which plans, and computes the reference statistics) may have none
+    local_device = "auto" if executor == "ray" and device == "cuda" else device
+    context = _context(cache_dir, data_roots, plugins_dirs, local_device).replace(checkpoint=policy)
+    runner.context_for(context)  # a bad combination of options fails before anything
     if dry_run:
         plan = plan_matrix(grid, out, context=context)
         datasets, _ = check_plan(plan)  # the data a run would refuse, refused now
+        runner.start(context)  # a cluster a run could not reach or that could not hold a task, refused now
+        runner.stop()
         click.echo(text.plan_table(plan))
         for work in reference_work(plan, datasets):
             click.echo(work.describe())
         return
     started = time.perf_counter()
-    summary = run_matrix(grid, out, context=context, progress=not quiet, wait=wait)
+    summary = run_matrix(grid, out, context=context, progress=not quiet, wait=wait, executor=runner)
     click.echo(text.results_table(summary.records))
     click.echo(text.run_footer(summary, time.perf_counter() - started))
     if summary.interrupted:
@@ -209,6 +237,33 @@ def run_matrix_cmd(
         for r in summary.failed:
             click.echo(f"cell {r['cell_id']} ({r['strategy']}, seed {r['seed']}) {r['status']}: {r['error']}", err=True)
         sys.exit(1)
+
+
+def _executor(name, address, cpus, gpus, max_concurrent, device):
+    """The executor the options ask for; Ray's options without ``--executor ray`` are refused."""
+    from ganbench.execute.executors import LocalExecutor
+
+    if name == "local":
+        given = [flag for flag, value in (("--ray-address", address), ("--cpus-per-cell", cpus),
+                 ("--gpus-per-cell", gpus), ("--max-concurrent", max_concurrent)) if value is not None]  # fmt: skip
+        if given:
+            raise GanbenchError(f"{', '.join(given)} only apply with --executor ray; add --executor ray or drop them")
+        return LocalExecutor()
+    from ganbench.execute.ray_executor import RayExecutor, import_ray
+
+    import_ray()  # not installed: one line saying how to install it
+    if gpus is None:
+        import torch
+
+        gpus = 1.0 if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else 0.0
+    elif gpus > 0 and device == "cpu":
+        raise GanbenchError("--gpus-per-cell asks for GPUs but --device is cpu; drop one of them")
+    elif gpus == 0 and device.startswith("cuda"):
+        raise GanbenchError(
+            f"--device {device} with --executor ray needs --gpus-per-cell (1, or a fraction such as 0.25): Ray "
+            "shows a task only the GPUs it reserved for it"
+        )
+    return RayExecutor(address, 1 if cpus is None else cpus, gpus, max_concurrent)
 
 
 def _warn_load_errors(registry) -> None:

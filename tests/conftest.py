@@ -147,3 +147,14 @@ def assert_one_line_error():
 def make_strategy(make_plugin):
     """``make_strategy(spec)``: a configured built-in strategy, e.g. ``make_strategy("adapter:rank=2")``."""
     return lambda spec: make_plugin("strategy", spec)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(session_cache):
+    """A real local Ray cluster of 2 CPUs, started once per test session (by the first test that needs it) and
+    used by every Ray test; its workers inherit this session's environment. Yields the ``ray`` module."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", object_store_memory=200 * 1024**2)
+    yield ray
+    ray.shutdown()

@@ -99,6 +99,19 @@ def expand(args: list[str], folder: Path) -> list[str]:
         pytest.param(["--data-root", "{tmp}/missing"], ["'--data-root'", "does not exist", "--help"],
                      id="data-root-missing"),
         pytest.param(["--stratgy", "finetune"], ["No such option '--stratgy'", "--help"], id="option-misspelt"),
+        pytest.param(["--executor", "slurm"], ["'slurm' is not one of 'local', 'ray'", "--help"], id="executor-unknown"),
+        pytest.param(["--ray-address", "auto", "--max-concurrent", "2"], ["--ray-address, --max-concurrent only apply "
+                     "with --executor ray"], id="ray-option-without-ray"),
+        pytest.param(["--executor", "ray", "--cpus-per-cell", "0"], ["--cpus-per-cell must be a whole number of at "
+                     "least 1, not 0"], id="cpus-per-cell-zero"),
+        pytest.param(["--executor", "ray", "--gpus-per-cell", "1.5"], ["--gpus-per-cell must be 0, a fraction",
+                     "not 1.5"], id="gpus-per-cell-fraction-above-1"),
+        pytest.param(["--executor", "ray", "--max-concurrent", "0"], ["--max-concurrent must be at least 1"],
+                     id="max-concurrent-zero"),
+        pytest.param(["--executor", "ray", "--device", "cpu", "--gpus-per-cell", "0.5"], ["--gpus-per-cell asks for "
+                     "GPUs but --device is cpu"], id="gpus-on-cpu"),
+        pytest.param(["--executor", "ray", "--device", "cuda", "--gpus-per-cell", "0"], ["--device cuda with "
+                     "--executor ray needs --gpus-per-cell"], id="cuda-without-gpus"),
     ],
 )  # fmt: skip
 def test_run_matrix_refuses_bad_options(files, args, fragments, invoke, assert_one_line_error):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,11 @@ from tqdm.auto import tqdm
 
 from ganbench.data.prepare import PreparedData
 from ganbench.errors import GanbenchError
-from ganbench.execute.cell import CellOutput, failed_output, run_cell
+from ganbench.execute.cell import CellOutput, failed_output
 from ganbench.execute.context import RunContext
 from ganbench.execute.evaluation import SMALL_REFERENCE, context_for, target_parts
-from ganbench.execute.executors import Executor, LocalExecutor
+from ganbench.execute.executors import CellDone, Executor, LocalExecutor, PretrainDone, Running, Work
 from ganbench.execute.plan import Plan, check_plan, plan_matrix, reference_work
-from ganbench.execute.pretrain import PretrainJob, pretrain_task
 from ganbench.execute.timing import device_name
 from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
@@ -46,6 +45,7 @@ from ganbench.store.records import (
 from ganbench.store.runs import load_records
 
 LOCK_FILE = ".lock"
+TABLES_EVERY_S = 30.0  # results.csv and curves.csv are rebuilt at most this often while a grid runs
 
 
 @dataclass
@@ -90,15 +90,19 @@ def run_matrix(
     lock = FileLock(run_dir / LOCK_FILE, f"run folder {run_dir}")
     lock.acquire(wait=wait, on_wait=partial(_say_waiting, progress=progress))
     try:
-        return _run_locked(plan, datasets, provenance, executor, progress, on_record)
+        task_context = executor.start(plan.context)  # what tasks run under there (e.g. the GPU Ray assigns)
+        try:
+            return _run_locked(plan, datasets, provenance, executor, task_context, progress, on_record)
+        finally:
+            executor.stop()
     finally:
         lock.release()
 
 
 def _run_locked(plan: Plan, datasets: dict[str, PreparedData], provenance: dict[str, Any], executor: Executor,
-                progress: bool, on_record: Callable[[dict[str, Any]], None] | None) -> RunSummary:  # fmt: skip
+                task_context: RunContext, progress: bool, on_record: Callable[[dict[str, Any]], None] | None) -> RunSummary:  # fmt: skip
     run_dir = plan.run_dir
-    manifest = _manifest(plan, provenance)
+    manifest = _manifest(plan, provenance, executor)
     with _writing(run_dir, "write the manifest"):
         atomic_write_json(run_dir / "manifest.json", manifest)
     done = completed_ids(run_dir)
@@ -106,32 +110,23 @@ def _run_locked(plan: Plan, datasets: dict[str, PreparedData], provenance: dict[
     pending = [c for c in plan.cells if c.id not in done]
     interrupted = False
     try:
-        work = reference_work(plan, datasets)
-        for item in work:
+        references = reference_work(plan, datasets)
+        for item in references:
             if progress and not item.cached:
                 tqdm.write(item.describe())
         setup, blocked = _reference_phase(plan, pending, datasets, progress)
-        manifest["evaluation_setup"] = {"reference_images": {w.target: w.images for w in work}, **setup}
+        manifest["evaluation_setup"] = {"reference_images": {w.target: w.images for w in references}, **setup}
         with _writing(run_dir, "write the manifest"):
             atomic_write_json(run_dir / "manifest.json", manifest)
-        trained_now, failed_jobs = _pretrain_phase(plan, plan.jobs(pending), executor, progress)
-        for cell in pending:
-            job = plan.pretrain.get(cell.id)
-            if job is not None and job.key in failed_jobs and cell.id not in blocked:
-                blocked[cell.id] = failed_jobs[job.key]
         runnable = [c for c in pending if c.id not in blocked]
-        bar = tqdm(total=len(pending), desc="cells", disable=not progress, unit="cell")
+        tables = _Tables(run_dir)
         for cell in pending:
             if cell.id in blocked:
-                _store(run_dir, failed_output(cell, plan.context, blocked[cell.id]), plan.context, on_record)
-                bar.update()
-        cell_task = partial(_run_planned_cell, context=plan.context, run_dir=run_dir, progress=progress)
-        for output in executor.map(cell_task, [(c, plan.pretrain.get(c.id)) for c in runnable]):
-            if output.record.get("pretrain_key") in trained_now:
-                output.record["pretrain_cache_hit"] = False
-            _store(run_dir, output, plan.context, on_record)
-            bar.update()
-        bar.close()
+                _store(run_dir, failed_output(cell, plan.context, blocked[cell.id]), plan.context, executor, tables,
+                       on_record)  # fmt: skip
+        work = Work(plan.jobs(runnable), [(c, plan.pretrain.get(c.id)) for c in runnable], task_context, run_dir,
+                    progress)  # fmt: skip
+        _execute(work, executor, len(pending) - len(runnable), progress, tables, on_record)
     except KeyboardInterrupt:
         interrupted = True
     on_disk = load_records(run_dir)
@@ -166,17 +161,77 @@ def _remove_checkpoint(run_dir: Path, cell_id: str, context: RunContext) -> None
     checkpoint.with_name(checkpoint.name + ".progress").unlink(missing_ok=True)
 
 
-def _store(run_dir: Path, output: CellOutput, context: RunContext,
+def _store(run_dir: Path, output: CellOutput, context: RunContext, executor: Executor, tables: _Tables,
            on_record: Callable[[dict[str, Any]], None] | None) -> None:  # fmt: skip
-    """Write one cell's record (samples first, record last) and the tables; then its checkpoint may go."""
+    """Write one cell's record (samples first, record last); then its checkpoint may go. The tables are
+    rebuilt from the records now and then (:class:`_Tables`), and always at the end of the run."""
     record = output.record
+    record.setdefault("executor", executor.name)
     with _writing(run_dir, f"write the record of cell {record['cell_id']}"):
         write_record(run_dir, record, output.sample_png)
-        write_tables(run_dir, load_records(run_dir))
+    tables.written()
     if record["status"] in COMPLETE:
         _remove_checkpoint(run_dir, record["cell_id"], context)
     if on_record:
         on_record(record)
+
+
+class _Tables:
+    """results.csv and curves.csv are rebuilt from every record of the run folder: after a record, at most once
+    per :data:`TABLES_EVERY_S` (a grid of hundreds of short cells does not rewrite them per record), and at the
+    end of the run. The records themselves are written at once."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir, self.last = run_dir, float("-inf")
+
+    def written(self) -> None:
+        if time.monotonic() - self.last >= TABLES_EVERY_S:
+            with _writing(self.run_dir, "write results.csv and curves.csv"):
+                write_tables(self.run_dir, load_records(self.run_dir))
+            self.last = time.monotonic()
+
+
+def _execute(work: Work, executor: Executor, already: int, progress: bool, tables: _Tables,
+             on_record: Callable[[dict[str, Any]], None] | None) -> None:  # fmt: skip
+    """Run the work through the executor and store what comes back, showing pretraining and cell progress
+    (cells running, done and failed across every machine the executor uses)."""
+    run_dir, context = work.run_dir, work.context
+    trained_now: set[str] = set()
+    failed = already
+    total = len(work.cells) + already
+    jobs_bar = tqdm(total=len(work.jobs), desc="pretrain", disable=not progress or not work.jobs, unit="model")
+    cells_bar = tqdm(total=total, initial=already, desc="cells", disable=not progress, unit="cell")
+    running = 0
+
+    def show() -> None:
+        cells_bar.set_postfix_str(f"running {running}, failed {failed}", refresh=True)
+
+    show()
+    try:
+        for event in executor.run(work):
+            if isinstance(event, Running):
+                running = event.cells
+            elif isinstance(event, PretrainDone):
+                if event.error is not None:
+                    if progress:
+                        tqdm.write(event.error)
+                elif not event.info["pretrain_cache_hit"]:
+                    trained_now.add(event.key)
+                jobs_bar.update()
+                if jobs_bar.n == jobs_bar.total:
+                    jobs_bar.close()  # every source model is there: only the cells' bar goes on
+            else:
+                output = event.output if isinstance(event, CellDone) else failed_output(event.cell, context,
+                                                                                        event.reason)  # fmt: skip
+                if output.record.get("pretrain_key") in trained_now:
+                    output.record["pretrain_cache_hit"] = False  # this run paid for its source model
+                _store(run_dir, output, context, executor, tables, on_record)
+                failed += output.record["status"] != "ok"
+                cells_bar.update()
+            show()
+    finally:
+        jobs_bar.close()
+        cells_bar.close()
 
 
 @contextmanager
@@ -195,34 +250,6 @@ def _writing(run_dir: Path, what: str) -> Iterator[None]:
 def _say_waiting(holder: dict[str, Any], *, progress: bool) -> None:
     if progress:
         tqdm.write(f"waiting for pid {holder.get('pid')} on {holder.get('host')}, which is running this grid ...")
-
-
-def _run_planned_cell(
-    task: tuple[Cell, PretrainJob | None], *, context: RunContext, run_dir: Path, progress: bool
-) -> CellOutput:
-    cell, job = task
-    return run_cell(cell, context, job, progress, checkpoint=checkpoint_path(run_dir, cell.id))
-
-
-def _pretrain_phase(
-    plan: Plan, jobs: list[PretrainJob], executor: Executor, progress: bool
-) -> tuple[set[str], dict[str, str]]:
-    """Every source model the pending cells need, once each. Returns the keys trained by this invocation
-    (their cells report ``pretrain_cache_hit=False``: this run paid for them), and the keys whose pretraining
-    failed, each with its one-line reason (their cells fail with it; the others run)."""
-    trained_now, failed = set(), {}
-    task = partial(pretrain_task, context=plan.context, progress=progress)
-    bar = tqdm(total=len(jobs), desc="pretrain", disable=not progress or not jobs, unit="model")
-    for key, info, error in executor.map(task, jobs):
-        if error is not None:
-            failed[key] = error
-            if progress:
-                tqdm.write(error)
-        elif not info["pretrain_cache_hit"]:
-            trained_now.add(key)
-        bar.update()
-    bar.close()
-    return trained_now, failed
 
 
 def _reference_phase(
@@ -291,13 +318,14 @@ def _plugin_call(plan: Plan, spec: str, call: Callable[[Any], Any], what: str) -
     return None
 
 
-def _manifest(plan: Plan, provenance: dict[str, Any]) -> dict[str, Any]:
+def _manifest(plan: Plan, provenance: dict[str, Any], executor: Executor) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": plan.run_dir.name,
         "grid": asdict(plan.grid),
         "cell_ids": [c.id for c in plan.cells],
         "device": device_name(plan.device),
+        "executor": describe_executor(executor),
         "git_revision": plan.context.git_revision,
         "context": plan.context.describe(),
         "plugins": [{"kind": e.kind, "name": e.name, "origin": str(e.origin)} for e in plan.registry.entries()],
@@ -305,3 +333,9 @@ def _manifest(plan: Plan, provenance: dict[str, Any]) -> dict[str, Any]:
         **versions(),
         **provenance,
     }
+
+
+def describe_executor(executor: Executor) -> dict[str, Any]:
+    """The executor and its settings, for the manifest."""
+    settings = {f.name: getattr(executor, f.name) for f in fields(executor) if f.init} if is_dataclass(executor) else {}
+    return {"name": executor.name, **settings}

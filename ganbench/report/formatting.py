@@ -145,7 +145,7 @@ Display = tuple[str, Callable[[pd.Series], str], bool]
 
 def display_columns(frame: pd.DataFrame) -> list[Display]:
     """The columns of the readable tables: every metric column the records score, then the transfer and cost
-    columns."""
+    columns (and, when any record says it, how many cells shared a device)."""
     ranked: MetricColumn | None = frame.attrs.get("rank_by")
     label, digits = rank_label(frame), ranked.digits if ranked else 2
 
@@ -169,8 +169,13 @@ def display_columns(frame: pd.DataFrame) -> list[Display]:
         ("eval s", lambda r: mean_std(r, "eval_s", 1), False),
         ("peak MB", lambda r: mean_std(r, "peak_mem_mb", 0), False),
         ("pretrain s", lambda r: mean_std(r, "pretrain_s", 1), False),
+        *([("cells/device", lambda r: integer(r.get("device_shared_max")), False)] if _shared(frame) else []),
         ("seeds", status_cell, False),
     ]
+
+
+def _shared(frame: pd.DataFrame) -> bool:
+    return "device_shared_max" in frame and bool(frame["device_shared_max"].notna().any())
 
 
 def display_rows(frame: pd.DataFrame, rows: pd.DataFrame, escape) -> tuple[list[str], list[list[str]]]:

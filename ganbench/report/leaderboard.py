@@ -43,7 +43,7 @@ TRANSFER_COLUMNS = ["gain_vs_scratch", "gain_vs_scratch_std", "gain_n", "gain_ci
                     "gain_resolved", "steps_to_scratch", "reached_n"]  # fmt: skip
 # this row against the next ranked row of its comparison group, paired by seed
 NEXT_COLUMNS = ["vs_next", "vs_next_diff", "vs_next_ci_low", "vs_next_ci_high", "vs_next_n", "vs_next_resolved"]
-DEVICE_COLUMNS = ["n_devices", "mixed_devices"]
+DEVICE_COLUMNS = ["n_devices", "mixed_devices", "device_shared_max"]
 SCRATCH = "scratch"
 CONFIDENCE = 0.95  # of the paired intervals
 
@@ -65,7 +65,7 @@ def leaderboard_columns(scored: Iterable[str]) -> list[str]:
 
 
 INT_COLUMNS = ["schema_version", "shots", "rank", "n", "n_diverged", "n_failed", "gain_n", "reached_n",
-               "vs_next_n", "n_devices", "eval_samples", "n_gen", "n_ref", "resolution", "channels",
+               "vs_next_n", "n_devices", "device_shared_max", "eval_samples", "n_gen", "n_ref", "resolution", "channels",
                "pretrain_steps", "finetune_steps", "batch_size", "eval_every"]  # fmt: skip
 
 
@@ -218,6 +218,8 @@ def _row(rows: list[dict[str, Any]], key_fields: list[str], rank_keys: list[str]
     for name in PROVENANCE_FIELDS:
         out[name] = _joined(r.get(name) for r in described)
     out["n_devices"] = len(_devices(rows))
+    shared = [int(r["device_shared_by"]) for r in ok if isinstance(r.get("device_shared_by"), int)]
+    out["device_shared_max"] = max(shared) if shared else None  # >1: timings of a device shared by cells
     out["date"] = max(described, key=finished_at).get("finished_at")
     out["runs"] = _joined(r[RUN].name for r in rows)
     out["cell_ids"] = ";".join(r["cell_id"] for r in ok) or None

@@ -99,3 +99,34 @@ def test_every_architecture_trains_on_cuda(registry, strategy):
         result = train_gan(nets, strat, images, TrainConfig(2, 4, 2e-4, 0), progress=False)
         assert len(result.step_ms) == 2, entry.name
         assert all(p.device.type == "cuda" for p in nets.G.parameters()), entry.name
+
+
+def test_ray_packs_cells_onto_the_gpu_and_records_the_sharing(ray_gpu_cluster, tmp_path):
+    """With --gpus-per-cell 0.5, two cells train at once on the one GPU Ray assigns; records say so."""
+    from tiny_settings import TINY_GRID
+
+    from ganbench.execute.context import RunContext
+    from ganbench.execute.driver import run_matrix
+    from ganbench.execute.ray_executor import RayExecutor
+    from ganbench.grid.config import make_grid
+
+    context = RunContext.from_environment(plugins_dirs=[FIXTURE_PLUGINS], device="auto")
+    grid = make_grid(None, **{**TINY_GRID, "metrics": "fid,kid", "seeds": "0,1", "strategy": "finetune"})
+    summary = run_matrix(grid, tmp_path, context=context, executor=RayExecutor(gpus_per_cell=0.5), progress=False)
+    assert len(summary.records) == 4 and not summary.failed
+    assert all(torch.cuda.get_device_name(0) in r["device"] for r in summary.records)
+    assert {r["executor"] for r in summary.records} == {"ray"}
+    assert max(r["device_shared_by"] for r in summary.records) == 2
+
+
+@pytest.fixture(scope="module")
+def ray_gpu_cluster(session_cache):
+    """A Ray cluster of this machine's first GPU and 4 CPUs, for this module only (the CPU tests' cluster
+    has no GPU)."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()

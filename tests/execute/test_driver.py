@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-import ganbench.execute.driver as driver
+import ganbench.execute.executors as executors
 from ganbench.store.records import SCHEMA_VERSION, result_columns
 from ganbench.store.runs import load_records
 
@@ -72,14 +72,14 @@ def test_run_directory_layout(default_strategies_run):
 def test_rerun_skips_complete_cells(default_strategies_run, monkeypatch, tiny_run):
     run_dir = default_strategies_run.run_dir
     before = {r["cell_id"]: r["finished_at"] for r in load_records(run_dir)}
-    monkeypatch.setattr(driver, "run_cell", lambda *a, **k: pytest.fail("a complete cell ran again"))
+    monkeypatch.setattr(executors, "run_cell", lambda *a, **k: pytest.fail("a complete cell ran again"))
     summary = tiny_run(run_dir.parent, **OWN_SOURCE)
     assert summary.run_dir == run_dir and summary.skipped == 4
     assert {r["cell_id"]: r["finished_at"] for r in summary.records} == before
 
 
 def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, tiny_run):
-    real = driver.run_cell
+    real = executors.run_cell
     calls = []
 
     def interrupt_second(cell, *args, **kwargs):
@@ -88,11 +88,11 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, tiny
             raise KeyboardInterrupt
         return real(cell, *args, **kwargs)
 
-    monkeypatch.setattr(driver, "run_cell", interrupt_second)
+    monkeypatch.setattr(executors, "run_cell", interrupt_second)
     first = tiny_run(tmp_path, strategy="finetune,freeze-d")
     assert first.interrupted and len(first.records) == 1
     kept = first.records[0]
-    monkeypatch.setattr(driver, "run_cell", real)
+    monkeypatch.setattr(executors, "run_cell", real)
     second = tiny_run(tmp_path, strategy="finetune,freeze-d")
     assert not second.interrupted and second.skipped == 1 and len(second.records) == 3
     assert next(r for r in second.records if r["cell_id"] == kept["cell_id"]) == kept
@@ -142,3 +142,23 @@ def test_augmentation_axis_runs_and_is_recorded(tmp_path, tiny_run):
     assert all(r["status"] == "ok" for r in summary.records)
     by_aug = {(r["strategy"], r["augment"]): r["fid"] for r in summary.records}
     assert by_aug[("finetune", "none")] != by_aug[("finetune", "diffaugment")]
+
+
+def test_tables_are_rebuilt_at_most_once_per_interval_and_always_at_the_end(tmp_path, monkeypatch, tiny_grid):
+    """Records are written as cells finish; results.csv is not rewritten per record (hundreds of short Ray
+    cells would rewrite it hundreds of times) but at most once per TABLES_EVERY_S, and at the end."""
+    from tiny_settings import FIXTURE_PLUGINS
+
+    import ganbench.execute.driver as driver
+
+    monkeypatch.setattr(driver, "TABLES_EVERY_S", 3600.0)
+    seen = []
+
+    def on_record(record):
+        (results,) = tmp_path.glob("*/results.csv")
+        seen.append((len(list(results.parent.glob("cells/*.json"))), len(pd.read_csv(results))))
+
+    summary = driver.run_matrix(tiny_grid(**OWN_SOURCE), tmp_path, plugins_dirs=[FIXTURE_PLUGINS], progress=False,
+                                on_record=on_record)  # fmt: skip
+    assert seen == [(1, 1), (2, 1), (3, 1), (4, 1)]  # every record at once; the table only after the first
+    assert len(pd.read_csv(summary.run_dir / "results.csv")) == 4
