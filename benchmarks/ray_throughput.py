@@ -10,7 +10,8 @@ measured run pays only for its cells. Then, each in a fresh process and run fold
 - ``local, N threads``: the local executor, one cell at a time, torch on N threads (what a user gets today);
 - ``ray, N x 1 CPU``: ``--executor ray --cpus-per-cell 1 --max-concurrent N`` on a Ray cluster started for the
   run (its start-up is part of the wall time);
-- ``local, 1 thread``: one worker's throughput, the baseline of the goal.
+- ``ray, 1 x 1 CPU``: one Ray worker (``--max-concurrent 1``): Ray's own scaling is N workers against this;
+- ``local, 1 thread``: one worker's throughput without Ray, the baseline of the goal.
 
 Cells per hour is cells / wall seconds of the whole ``ganbench run matrix`` process * 3600. The one-thread runs
 (Ray's workers and the last one) must give identical FIDs: a cell depends only on its cell and context.
@@ -72,6 +73,11 @@ def main() -> None:
             ["--out", str(work / "ray"), "--executor", "ray", "--cpus-per-cell", "1", "--max-concurrent", str(n)],
             None,
         ),  # fmt: skip
+        (
+            "ray, 1 x 1 CPU",
+            ["--out", str(work / "ray-1"), "--executor", "ray", "--cpus-per-cell", "1", "--max-concurrent", "1"],
+            None,
+        ),  # fmt: skip
         ("local, 1 thread", ["--out", str(work / "local-1")], 1),
     ]
     measured = []
@@ -92,14 +98,19 @@ def main() -> None:
         print(f"{m['run']:<18} {m['cells']:>5} {m['wall_s']:>8.1f} {m['cells_per_hour']:>10.2f} "
               f"{m['vs_one_worker']:>12.2f} {m['shared']:>12}")  # fmt: skip
     ray, local_n = measured[1], measured[0]
-    same = ray["fid"] == measured[-1]["fid"]
+    same = ray["fid"] == measured[-1]["fid"] == measured[2]["fid"]
     print(f"\nray with {n} workers: {ray['vs_one_worker']:.2f}x one worker (goal >= {GOAL * n:.2f}x: "
           f"{'met' if ray['vs_one_worker'] >= GOAL * n else 'not met'}); {ray['cells_per_hour'] / local_n['cells_per_hour']:.2f}x "
           f"the local executor on {n} threads")  # fmt: skip
+    print(f"ray with {n} workers: {ray['cells_per_hour'] / measured[2]['cells_per_hour']:.2f}x one Ray worker")
     print(f"FIDs of the one-thread cells, Ray vs local: {'identical' if same else 'DIFFERENT'}")
     if args.json:
-        args.json.write_text(json.dumps({"workers": n, "goal": GOAL * n, "identical_fids": same, "runs": measured},
-                                        indent=2))  # fmt: skip
+        import ray as ray_module
+        import torch
+
+        about = {"workers": n, "goal": GOAL * n, "identical_fids": same, "ray_version": ray_module.__version__,
+                 "torch_version": torch.__version__, "cpu_count": os.cpu_count()}  # fmt: skip
+        args.json.write_text(json.dumps({**about, "runs": measured}, indent=2))
 
 
 if __name__ == "__main__":

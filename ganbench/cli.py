@@ -176,7 +176,7 @@ def _list_opt(name: str, help_text: str):
 @click.option(
     "--ray-address", metavar="ADDR",
     help="Ray cluster to join: 'auto' (the one started here with 'ray start --head') or HOST:PORT. "
-    "Default: start a local Ray cluster for this run.",
+    "Default: the cluster 'ray start' runs on this machine, else one started for this run.",
 )  # fmt: skip
 @click.option(
     "--cpus-per-cell",
@@ -219,8 +219,9 @@ def run_matrix_cmd(
     if dry_run:
         plan = plan_matrix(grid, out, context=context)
         datasets, _ = check_plan(plan)  # the data a run would refuse, refused now
-        runner.start(context)  # a cluster a run could not reach or that could not hold a task, refused now
-        runner.stop()
+        if ray_address:  # a cluster the run could not reach, or that could not hold a task, refused now
+            runner.start(context)
+            runner.stop()
         click.echo(text.plan_table(plan))
         for work in reference_work(plan, datasets):
             click.echo(work.describe())

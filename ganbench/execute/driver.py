@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from functools import partial
 from pathlib import Path
@@ -208,27 +208,29 @@ def _execute(work: Work, executor: Executor, already: int, progress: bool, table
 
     show()
     try:
-        for event in executor.run(work):
-            if isinstance(event, Running):
-                running = event.cells
-            elif isinstance(event, PretrainDone):
-                if event.error is not None:
-                    if progress:
-                        tqdm.write(event.error)
-                elif not event.info["pretrain_cache_hit"]:
-                    trained_now.add(event.key)
-                jobs_bar.update()
-                if jobs_bar.n == jobs_bar.total:
-                    jobs_bar.close()  # every source model is there: only the cells' bar goes on
-            else:
-                output = event.output if isinstance(event, CellDone) else failed_output(event.cell, context,
-                                                                                        event.reason)  # fmt: skip
-                if output.record.get("pretrain_key") in trained_now:
-                    output.record["pretrain_cache_hit"] = False  # this run paid for its source model
-                _store(run_dir, output, context, executor, tables, on_record)
-                failed += output.record["status"] != "ok"
-                cells_bar.update()
-            show()
+        # closing: should storing a result fail (or Ctrl-C land here), the executor cancels what is still running
+        with closing(executor.run(work)) as events:
+            for event in events:
+                if isinstance(event, Running):
+                    running = event.cells
+                elif isinstance(event, PretrainDone):
+                    if event.error is not None:
+                        if progress:
+                            tqdm.write(event.error)
+                    elif not event.info["pretrain_cache_hit"]:
+                        trained_now.add(event.key)
+                    jobs_bar.update()
+                    if jobs_bar.n == jobs_bar.total:
+                        jobs_bar.close()  # every source model is there: only the cells' bar goes on
+                else:
+                    blocked = not isinstance(event, CellDone)
+                    output = failed_output(event.cell, context, event.reason) if blocked else event.output
+                    if output.record.get("pretrain_key") in trained_now:
+                        output.record["pretrain_cache_hit"] = False  # this run paid for its source model
+                    _store(run_dir, output, context, executor, tables, on_record)
+                    failed += output.record["status"] != "ok"
+                    cells_bar.update()
+                show()
     finally:
         jobs_bar.close()
         cells_bar.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import torch
 
 from ganbench.errors import GanbenchError, one_line
 from ganbench.execute.cell import CellOutput
-from ganbench.execute.context import RunContext
+from ganbench.execute.context import RunContext, resolve_device
 from ganbench.execute.executors import (
     CellBlocked,
     CellDone,
@@ -40,6 +41,7 @@ from ganbench.execute.executors import (
 )
 from ganbench.execute.pretrain import PretrainJob, pretrain_task
 from ganbench.grid.cells import Cell
+from ganbench.plugin.manager import load_registry
 from ganbench.store.provenance import now
 from ganbench.store.records import cell_fields
 
@@ -60,8 +62,9 @@ def import_ray():
 class RayExecutor:
     """Run a grid's tasks on a Ray cluster.
 
-    ``address``: None starts a Ray cluster on this machine for the run (and stops it after); ``"auto"`` joins
-    the cluster running here (``ray start --head``); ``"HOST:PORT"`` joins that one. When Ray is already
+    ``address``: None joins the Ray cluster ``ray start`` runs on this machine, or else starts one for the run
+    (and stops it after); ``"auto"`` joins the cluster running here, and fails without one; ``"HOST:PORT"``
+    joins that one. When Ray is already
     initialised in this process, that cluster is used as it is. ``cpus_per_cell``: the CPUs Ray reserves for
     each task, and the threads a CPU cell uses. ``gpus_per_cell``: the GPUs it reserves (0.25 packs four cells
     onto a GPU). ``max_concurrent``: at most this many tasks in flight (default: as many as the resources allow).
@@ -351,10 +354,34 @@ def cell_on_worker(cell: Cell, job: PretrainJob | None, context: RunContext, run
         check_shared(context, run_dir, token, host)
     except GanbenchError as exc:
         return plain_failure(cell, context, str(exc), host)
+    warm_up_s = warm_up_metrics(cell, context)
     ray.get(ledger.enter.remote(cell.id, _device_key(context, host), host))
     try:
         output = run_one_cell(cell, job, context, Path(run_dir), progress=False)
     finally:
         shared, _ = ray.get(ledger.leave.remote(cell.id))
-    output.record["device_shared_by"] = shared
+    output.record.update(device_shared_by=shared, worker_warm_up_s=warm_up_s)
     return output
+
+
+_WARM: set[tuple[str, str]] = set()  # (metric spec, device) warmed up in this worker process
+
+
+def warm_up_metrics(cell: Cell, context: RunContext) -> float:
+    """Load and run the cell's metrics' networks once per worker process, before its first cell, as the driver
+    does for the local executor: a cell's evaluation time never pays for it. Returns the seconds it took here
+    (0 when this worker was warm). A failure is left to the cell, which reports it in its record."""
+    todo = [m for m in cell.metrics if (m, context.device) not in _WARM]
+    if not todo or cell.broken:
+        return 0.0
+    start = time.perf_counter()
+    try:
+        with context.active():
+            registry = load_registry(context=context)
+            device = resolve_device(context.device)
+            for spec in todo:
+                registry.create(registry.resolve("metric", spec)).warm_up(device, context.cache)
+                _WARM.add((spec, context.device))
+    except Exception:  # the cell meets the same failure and records it in one line
+        pass
+    return time.perf_counter() - start

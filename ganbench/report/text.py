@@ -327,12 +327,23 @@ def cell_summary(record: dict[str, Any], plot: str | None = None, samples: str |
         "memory": memory,
         "resumption": {k: record[k] for k in keys if k in record},
         "device": record.get("device"),
+        "ran": {k: record[k] for k in ("host", "executor", "threads", "device_shared_by") if k in record},
         "losses": losses,
         "final_loss": None if losses else record.get("loss"),
         "has_traceback": bool(record.get("traceback")),
         "plot": plot,
         "samples": samples,
     }
+
+
+def _where(ran: dict[str, Any]) -> str:
+    """`` on host h (ray executor; 2 cells on this device at most)``: where a cell ran, as its record says."""
+    parts = [f" on host {ran['host']}" if ran.get("host") else ""]
+    details = [f"{ran['executor']} executor"] if ran.get("executor") else []
+    shared = ran.get("device_shared_by")
+    if isinstance(shared, int):
+        details.append("the device to itself" if shared == 1 else f"{shared} cells on this device at most")
+    return parts[0] + (f" ({'; '.join(details)})" if details else "")
 
 
 def _s(value: float | None) -> str:
@@ -435,7 +446,7 @@ def cell_text(summary: dict[str, Any]) -> str:
             text = f"never ({every})"
         rows.append(("resumed", [text]))
     if s.get("device"):
-        rows.append(("device", [s["device"]]))
+        rows.append(("device", [s["device"] + _where(s.get("ran") or {})]))
     if s["losses"]:
         rows.append(("losses", _loss_lines(s["losses"])))
     else:

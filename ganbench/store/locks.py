@@ -3,14 +3,17 @@ far as the file system allows, across machines sharing it.
 
 A lock is a file created with ``O_CREAT | O_EXCL`` that says who holds it (pid, host, the process's start time,
 when, what, a random token). A lock whose holder is dead (same host; no such pid, or a pid reused by a process
-started at another time) is stale and taken over; a lock held on another host is never taken over, since this
-machine cannot tell whether its holder lives. Run folders are refused while locked (or waited for); cache
-entries are always waited for (:func:`entry_lock`).
+started at another time) is stale and taken over. Another host's processes cannot be checked from here, so
+every holder renews its locks (their files' modification time) every :data:`RENEW_S` seconds from a
+background thread, and a lock of another host left unrenewed for :data:`LEASE_S` seconds is stale too: its
+holder died (a killed Ray worker, a lost node) or lost the shared storage. Run folders are refused while
+locked (or waited for); cache entries are always waited for (:func:`entry_lock`).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import json
 import os
@@ -29,6 +32,8 @@ from tqdm import tqdm
 from ganbench.errors import GanbenchError
 
 GRACE_S = 10.0  # an empty or unreadable lock file younger than this may be one whose holder is writing it
+RENEW_S = 15.0  # how often a holder renews its locks
+LEASE_S = 120.0  # a lock of another host not renewed for this long is stale (clocks may differ by a little)
 POLL_S = (0.2, 1.0)  # waiting polls start this often and slow down to this
 RUN_ADVICE = "wait for it, or rerun with --wait"
 
@@ -130,6 +135,7 @@ class FileLock:
                 raise
             self._token = token
             _HELD[key] = (os.getpid(), threading.get_ident(), self)
+        _start_renewing()
         return True
 
     def _refusal(self, holder: dict[str, Any], waited: float | None) -> str:
@@ -140,8 +146,9 @@ class FileLock:
         since = f" since {holder['created_at']}" if holder.get("created_at") else ""
         who = f"process {holder['pid']} on {holder.get('host')}{since}"
         if holder.get("host") != socket.gethostname():
-            return (f"{self.what} is locked by {who}{after}; that host's processes cannot be checked from here: "
-                    f"{self.advice}, or delete the lock file {self.path} if that process is gone")  # fmt: skip
+            return (f"{self.what} is locked by {who}{after}; that host's processes cannot be checked from here, "
+                    f"but the lock is taken over once it goes {LEASE_S:.0f} s unrenewed: {self.advice}, or delete "
+                    f"the lock file {self.path} if that process is gone")  # fmt: skip
         return f"{self.what} is locked by {who}{after}; {self.advice}"
 
 
@@ -196,13 +203,41 @@ def _stale(holder: dict[str, Any], key: str) -> bool:
     if "pid" not in holder:
         return holder["_age"] > GRACE_S
     if holder.get("host") != socket.gethostname():
-        return False
+        return holder["_age"] > LEASE_S  # its holder stopped renewing it
     pid, started = holder["pid"], holder.get("started")
     if pid == os.getpid() and started == _start_time(pid):
         with _HELD_MUTEX:
             ours = _HELD.get(key)
         return ours is None or ours[0] != pid or ours[2]._token != holder.get("token")
     return not _alive(pid, started)
+
+
+_RENEWER: list[tuple[int, threading.Thread]] = []  # (pid, thread): one per process (a fork needs its own)
+
+
+def _start_renewing() -> None:
+    """Start this process's renewing thread, once."""
+    with _HELD_MUTEX:
+        if _RENEWER and _RENEWER[0][0] == os.getpid() and _RENEWER[0][1].is_alive():
+            return
+        thread = threading.Thread(target=_renew_forever, name="ganbench-lock-renewal", daemon=True)
+        _RENEWER[:] = [(os.getpid(), thread)]
+    thread.start()
+
+
+def _renew_forever() -> None:
+    while True:
+        time.sleep(RENEW_S)
+        renew_held()
+
+
+def renew_held() -> None:
+    """Touch every lock file this process holds (what the renewing thread does every RENEW_S seconds)."""
+    with _HELD_MUTEX:
+        paths = [lock.path for pid, _, lock in _HELD.values() if pid == os.getpid() and lock.held]
+    for path in paths:
+        with contextlib.suppress(OSError):  # released meanwhile, or the storage is gone: the lease runs out
+            os.utime(path)
 
 
 def _take_over(path: Path, key: str) -> bool:

@@ -32,7 +32,7 @@ COST_AND_PROVENANCE_COLUMNS = [
     "trainable_params", "total_params", "trainable_fraction", "trainable_g", "total_g", "trainable_d", "total_d",
     "pretrain_s", "pretrain_cache_hit", "adapt_s", "finetune_s", "step_ms", "images_per_s", "eval_s",
     "eval_generate_s", "eval_features_s", "eval_metrics_s", "peak_mem_mb", "peak_train_mb", "peak_eval_mb",
-    "peak_mem_kind", "device", "host", "executor", "threads", "device_shared_by", "arch_weights", "resumes", "steps_redone", "checkpoint_every",
+    "peak_mem_kind", "device", "host", "executor", "threads", "device_shared_by", "worker_warm_up_s", "arch_weights", "resumes", "steps_redone", "checkpoint_every",
     "resolution", "channels", "pretrain_steps", "finetune_steps", "batch_size", "lr",
     "eval_samples", "eval_every", "n_gen", "reference", "reference_samples", "n_target", "n_ref", "n_heldout",
     "n_val", "reference_key", "select_on", "selected_step",

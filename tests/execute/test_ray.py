@@ -53,6 +53,7 @@ def test_a_grid_on_ray_gives_the_local_records_and_trains_each_source_once(ray_c
         assert record["executor"] == "ray" and twin["executor"] == "local"
         assert record["host"] == socket.gethostname() and record["threads"] == twin["threads"] == 1
         assert record["device_shared_by"] in (1, 2) and twin["device_shared_by"] == 1  # 2 CPUs: at most 2 at once
+        assert record["worker_warm_up_s"] >= 0 and "worker_warm_up_s" not in twin  # Inception loaded before it
     transfer = [r for r in on_ray.records if r["strategy"] != "scratch"]
     assert len(transfer) == 3 and len({r["pretrain_key"] for r in transfer}) == 1
     assert all(r["pretrain_cache_hit"] is False for r in transfer)  # trained once, by this run, for all three

@@ -48,6 +48,7 @@ def show_run(tmp_path, record, write_run) -> Path:
         eval_features_s=27.0, eval_metrics_s=2.4, pretrain_s=120.3, pretrain_cache_hit=True, step_ms=78.2,
         images_per_s=818.4, peak_train_mb=1234.4, peak_eval_mb=2345.6, peak_mem_mb=2345.6, resumes=2,
         resumed_from=[50, 150], steps_redone=8, checkpoint_every="50 steps", device="cpu (test CPU, 2 threads)",
+        host="node-7", executor="ray", threads=2, device_shared_by=3,
     )  # fmt: skip
     old = record("scratch", 0, 300.0, 350.0, cell_id=OLD, eval_every=50, loss={"d_final": 1.25, "g_final": 0.875})
     failed = {"cell_id": FAILED, "status": "failed", "error": "RuntimeError: boom", "traceback": "Traceback ...",
@@ -81,7 +82,7 @@ def test_text_summary_of_a_cell_with_losses(show_run, invoke):
     assert "78.2 ms/step, 818 images/s, source model 120 s (from the cache)" in out
     assert "peak train 1,234 MiB, eval 2,346 MiB (cpu_peak_rss: process resident set)" in out
     assert "resumed   2 times, from steps [50, 150]; 8 steps redone (checkpoints every 50 steps)" in out
-    assert "device    cpu (test CPU, 2 threads)" in out
+    assert "device    cpu (test CPU, 2 threads) on host node-7 (ray executor; 3 cells on this device at most)" in out
     assert "40 points over steps 5-200 (40 bin means, each at its bin's last step)" in out
     [ewc] = [line for line in out.splitlines() if line.split()[:2] == ["G", "ewc"]]
     assert ewc.split()[2:5] == ["20", "20", "39.5"] and ewc.endswith("1, first at step 15")  # last, min, max
@@ -124,6 +125,7 @@ def test_json_summary(show_run, invoke):
                                  "kind": "cpu_peak_rss"}  # fmt: skip
     assert summary["resumption"] == {"resumes": 2, "resumed_from": [50, 150], "steps_redone": 8,
                                      "checkpoint_every": "50 steps"}  # fmt: skip
+    assert summary["ran"] == {"host": "node-7", "executor": "ray", "threads": 2, "device_shared_by": 3}
     fid = summary["metrics"][0]
     assert (fid["name"], fid["label"], fid["value"]) == ("fid", "FID", 172.42)
     assert fid["best"] == {"step": 150, "value": 160.1} and summary["metrics"][2]["lower_is_better"] is None

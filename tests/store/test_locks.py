@@ -22,7 +22,7 @@ import pytest
 import ganbench
 from ganbench.errors import GanbenchError
 from ganbench.store import locks
-from ganbench.store.locks import GRACE_S, FileLock, Locked, entry_lock
+from ganbench.store.locks import GRACE_S, LEASE_S, FileLock, Locked, entry_lock, renew_held
 
 PACKAGE = Path(ganbench.__file__).parent
 # ganbench/__init__.py imports torch (seconds); the lock module needs none of it, so the helper processes
@@ -174,20 +174,38 @@ def test_a_lock_naming_a_reused_pid_is_stale(tmp_path):
         lock.release()
 
 
-def test_a_lock_of_another_host_is_refused_and_never_taken_over(tmp_path):
+def test_a_renewed_lock_of_another_host_is_refused_and_an_unrenewed_one_taken_over(tmp_path):
     path = tmp_path / "run.lock"
     text = json.dumps({"pid": os.getpid(), "host": "node-7.example.org", "started": 0,
                        "created_at": "2024-05-01T09:30:00+00:00", "what": "run folder x", "token": "feed"})  # fmt: skip
     path.write_text(text)
-    os.utime(path, (time.time() - 3600, time.time() - 3600))
+    renewed = time.time() - LEASE_S / 2  # its holder renewed it within the lease: it may be alive
+    os.utime(path, (renewed, renewed))
     for wait in (False, 0.3):
         with pytest.raises(Locked) as refused:
             FileLock(path, "run folder x").acquire(wait=wait)
         message = str(refused.value)
         assert "\n" not in message
         assert f"locked by process {os.getpid()} on node-7.example.org since 2024-05-01T09:30:00+00:00" in message
+        assert f"taken over once it goes {LEASE_S:.0f} s unrenewed" in message
         assert message.endswith(f"or delete the lock file {path} if that process is gone")
     assert path.read_text() == text
+    lapsed = time.time() - LEASE_S - 5  # its holder stopped renewing it (killed, or its node lost)
+    os.utime(path, (lapsed, lapsed))
+    lock = FileLock(path, "run folder x").acquire(wait=False)
+    assert json.loads(path.read_text())["host"] == socket.gethostname()
+    lock.release()
+
+
+def test_a_held_lock_is_renewed(tmp_path):
+    path = tmp_path / "entry.lock"
+    with FileLock(path, "source model abc"):
+        old = time.time() - 1000
+        os.utime(path, (old, old))
+        renew_held()  # what the renewing thread does every RENEW_S seconds
+        assert time.time() - path.stat().st_mtime < 60
+    assert not path.exists()
+    assert any(t.name == "ganbench-lock-renewal" and t.daemon for t in threading.enumerate())
 
 
 @pytest.mark.parametrize("content", [b"", b'{"pid": 12'], ids=["empty", "cut-short"])
