@@ -189,7 +189,7 @@ class _Schedule:
                 done, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=POLL_S)
                 for ref in done:
                     yield from self._finished(ref)
-                now_running = ray.get(self.ledger.running.remote(), timeout=30)
+                now_running = self._ask(self.ledger.running, default=running)
                 if now_running != running:
                     running = now_running
                     yield Running(running)
@@ -197,7 +197,15 @@ class _Schedule:
             self._cancel()
             raise
         finally:
-            ray.kill(self.ledger)
+            with contextlib.suppress(Exception):  # gone already (the cluster shut down under us)
+                ray.kill(self.ledger)
+
+    def _ask(self, method, *args, default: Any = None) -> Any:
+        """A call to the ledger; ``default`` when it cannot answer (the bookkeeping never fails a run)."""
+        try:
+            return self.ray.get(method.remote(*args), timeout=30)
+        except (self.ray.exceptions.RayError, TimeoutError):
+            return default
 
     def _submit(self) -> None:
         limit = self.executor.max_concurrent
@@ -233,7 +241,7 @@ class _Schedule:
             return
         cell, job = item
         if crashed is not None:
-            _, host = self.ray.get(self.ledger.leave.remote(cell.id), timeout=30)
+            _, host = self._ask(self.ledger.leave, cell.id, default=(None, None))
             result = plain_failure(cell, self.work.context, _crash_line(crashed, host), host)
         yield CellDone(result)
 
