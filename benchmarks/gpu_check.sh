@@ -11,11 +11,13 @@
 #           $ARCHS_TIMEOUT seconds when set (complete cells are kept; rerunning resumes)
 #   ray     8 small cells (the default grid's finetune + freeze-d, seeds 0-3, 100 fine-tuning steps) on a local
 #           Ray cluster with --gpus-per-cell 0.25, against the local executor one at a time: wall seconds of each
+#   stylegan2  config-f at 256 px loaded from a random rosinality-format checkpoint, the FFHQ 10-shot recipe:
+#           s/kimg in fp32, bf16, channels-last, compile (benchmarks/stylegan2_speed.py)
 # Logs, leaderboards (leaderboard-<grid>-<gpu>.csv/.md) and the run directories (runs.tar.gz) land in OUT_DIR.
 set -uo pipefail
 out=${1:?usage: benchmarks/gpu_check.sh OUT_DIR [tests|bench|default|archs]...}
 shift
-stages=${*:-tests bench fid default archs ray}
+stages=${*:-tests bench fid default archs ray stylegan2}
 seeds=${SEEDS:-0,1,2}
 mkdir -p "$out"
 runs="$out/runs"
@@ -58,6 +60,8 @@ for stage in $stages; do
             ganbench run matrix "${small[@]}" --name "ray-$how" "${extra[@]}" --out "$runs" >"$out/ray-$how.txt" 2>&1 || status=1
             echo "$how: $(python -c "print(f'{$(date +%s.%N) - $start:.1f}')") s for 8 cells" | tee -a "$out/ray-throughput.txt"
         done ;;
+    stylegan2)  # config-f at 256 px from a random rosinality-format checkpoint: s/kimg fp32 / bf16 / compile
+        python benchmarks/stylegan2_speed.py --device cuda 2>&1 | tee "$out/stylegan2-speed.txt" || status=1 ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
     esac
 done

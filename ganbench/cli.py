@@ -144,6 +144,18 @@ def _list_opt(name: str, help_text: str):
 @click.option(
     "--val-samples", type=int, help="Size of the validation split (non-shot target images, not in the reference)."
 )
+@click.option(
+    "--optimizer",
+    help="Optimizer preset: dcgan (default) or stylegan2 (Adam betas 0,0.99, lr 0.002, "
+    "batch 4, as the few-shot StyleGAN2 papers); explicit --lr / --batch-size / --betas win.",
+)
+@click.option("--betas", help="Adam betas, e.g. 0,0.99 (default 0.5,0.999).")
+@click.option("--ema", type=float, help="Generator EMA decay per step (e.g. 0.999); metrics use the EMA. 0: off.")
+@click.option("--r1-gamma", type=float, help="R1 penalty weight (StyleGAN2: 10 at 256 px). 0: off (default).")
+@click.option("--r1-every", type=int, help="Lazy R1: apply it every N steps, scaled by N (default 16).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16: autocast forward passes (CUDA).")
+@click.option("--channels-last/--no-channels-last", default=None, help="Channels-last memory format (speed only).")
+@click.option("--compile/--no-compile", default=None, help="torch.compile G and D for training (speed only).")
 @click.option("--name", help="Run name (the run directory is NAME-<grid hash>).")
 @click.option("--no-baseline", is_flag=True, help="Don't add the scratch baseline to the strategies.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -456,6 +468,24 @@ def show(run_dir, cell_id, output, as_json) -> None:
         click.echo(json.dumps(summary, indent=2, allow_nan=False))
         return
     click.echo(text.cell_text(summary))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def sources(as_json: bool) -> None:
+    """Where the pretrained source checkpoints and the few-shot target sets of the literature come from.
+
+    None of them ships with ganbench: download them, then name them with --source checkpoint:path=FILE and
+    --target folder:path=DIR (protocols/ffhq-10shot.toml lists the whole protocol).
+    """
+    from ganbench.execute.sources import HELP, KNOWN_SOURCES
+
+    if as_json:
+        click.echo(json.dumps(list(KNOWN_SOURCES), indent=2))
+        return
+    for entry in KNOWN_SOURCES:
+        click.echo(f"{entry['name']}  [{entry['kind']}]\n    {entry['what']}\n    from: {entry['where']}")
+    click.echo(f"\nsource syntax: {HELP}")
 
 
 @cli.group(invoke_without_command=True)

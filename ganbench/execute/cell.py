@@ -130,7 +130,7 @@ def _run_cell(
                              generate=partial(generate, seed=EVAL_SEED + cell.seed), cache_dir=context.cache,
                              headline=headline.name if headline else None)  # fmt: skip
         config = TrainConfig(cell.budget.finetune_steps, cell.budget.batch_size, cell.budget.lr, cell.seed,
-                             cell.budget.eval_every)  # fmt: skip
+                             cell.budget.eval_every, cell.recipe, context.channels_last, context.compile)  # fmt: skip
         desc = f"{cell.labels.get('strategy', cell.strategy)} seed {cell.seed}"
         adapt = {"adapt_s": adapt_timer.seconds}
 
@@ -163,10 +163,17 @@ def _run_cell(
         **describe(cell.protocol, parts), "n_target": len(target), "reference_key": set_key(parts, "reference"),
         **selected, "source_checkpoint": source.sha256 if source else None,
         **result.resumed.record(), "checkpoint_every": context.checkpoint.describe() if checkpoints else None,
-        "curve": result.evaluations, "finished_at": now(),
+        "channels_last": context.channels_last, "compiled": context.compile,
+        "augment_p": _augment_p(augment), "curve": result.evaluations, "finished_at": now(),
         "loss": {"d_final": result.d_loss[-1], "g_final": result.g_loss[-1]}, "losses": result.loss_curves(),
     }  # fmt: skip
-    return CellOutput(record, _sample_grid_png(nets.G, cell.seed))
+    return CellOutput(record, _sample_grid_png(result.ema if result.ema is not None else nets.G, cell.seed))
+
+
+def _augment_p(augment: Any) -> float | None:
+    """An adaptive augmentation's final probability (ADA's p), when it has one."""
+    p = getattr(augment, "p", None)
+    return float(p) if p is not None else None
 
 
 def _check_weights(weights: dict[str, Any], job: PretrainJob) -> None:

@@ -57,6 +57,9 @@ class RunContext:
     git_revision: str | None = None
     #: how often cells and pretraining jobs checkpoint between evaluations, and whether checkpoints are kept
     checkpoint: CheckpointPolicy = CheckpointPolicy()
+    #: speed settings of the training loop, which never change a result (so: no part of a cell's id)
+    channels_last: bool = False
+    compile: bool = False
 
     @property
     def cache(self) -> Path:

@@ -13,7 +13,8 @@ import torch
 from ganbench.data.prepare import PreparedData, prepare_dataset
 from ganbench.errors import GanbenchError
 from ganbench.execute.context import RunContext
-from ganbench.execute.pretrain import PretrainJob
+from ganbench.execute.pretrain import PretrainJob, load_pretrained
+from ganbench.execute.sources import is_checkpoint_spec
 from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
 from ganbench.grid.expand import expand, run_id
@@ -66,6 +67,8 @@ def plan_matrix(
     ctx = context or RunContext.from_environment(
         cache_dir=cache_dir, data_roots=tuple(data_roots), plugins_dirs=tuple(plugins_dirs), device=device
     )
+    if grid.channels_last or grid.compile:
+        ctx = ctx.replace(channels_last=grid.channels_last or ctx.channels_last, compile=grid.compile or ctx.compile)
     with ctx.active():
         registry = load_registry(context=ctx)
         cells = expand(grid, registry)
@@ -113,9 +116,11 @@ def check_plan(plan: Plan) -> tuple[dict[str, PreparedData], dict[str, Any]]:
 def _check_plan(plan: Plan) -> tuple[dict[str, PreparedData], dict[str, Any]]:
     datasets: dict[str, PreparedData] = {}
     with plan.context.active():
+        for job in {j.key: j for j in plan.pretrain.values() if j.checkpoint}.values():
+            load_pretrained(job, plan.context)  # the file is there, unchanged, and fits the architecture
         for cell in plan.runnable:
             for spec in (cell.source, cell.target):
-                if spec not in datasets:
+                if spec not in datasets and not is_checkpoint_spec(spec):
                     ref = plan.registry.resolve("dataset", spec)
                     datasets[spec] = prepare_dataset(ref, plan.registry, cell.resolution, cell.channels, plan.context)
             if cell.shots > len(datasets[cell.target]):
@@ -123,7 +128,7 @@ def _check_plan(plan: Plan) -> tuple[dict[str, PreparedData], dict[str, Any]]:
                     f"{cell.shots} shots requested but target {cell.labels['target']} has only "
                     f"{len(datasets[cell.target])} images; use --shots {len(datasets[cell.target])} or fewer"
                 )
-            if cell.budget.pretrain_steps < 1 and plan.uses_source(cell):
+            if cell.budget.pretrain_steps < 1 and plan.uses_source(cell) and not is_checkpoint_spec(cell.source):
                 raise GanbenchError("pretrain_steps must be at least 1 for strategies that use a source model")
             _check_protocol(cell, datasets[cell.target])
         provenance: dict[str, Any] = {}

@@ -23,11 +23,13 @@ from ganbench.data.prepare import prepare_dataset
 from ganbench.errors import Diverged, GanbenchError
 from ganbench.execute.checkpoint import Checkpoints
 from ganbench.execute.context import RunContext, resolve_device
+from ganbench.execute.sources import is_checkpoint_spec, load_checkpoint_source
 from ganbench.execute.timing import device_name
 from ganbench.execute.training import TrainConfig, train_gan
 from ganbench.grid.cells import Cell
 from ganbench.plugin.contracts import Nets, SourceCheckpoint, Strategy
 from ganbench.plugin.manager import describe_failure, load_registry
+from ganbench.plugin.options import parse_spec
 from ganbench.plugin.registry import Registry
 from ganbench.store.cache import atomic_torch_save, atomic_write_json, stable_hash
 from ganbench.store.locks import entry_lock
@@ -50,12 +52,17 @@ class PretrainJob:
     seed: int
     # the architecture's own weights (a pretrained backbone), as canonical JSON; "" for plain nets
     arch_weights: str = ""
+    #: a checkpoint source: the file on the planner's machine (its sha256 is in ``source``); "" when trained
+    checkpoint: str = ""
 
     @classmethod
     def for_cell(cls, cell: Cell, registry: Registry) -> PretrainJob:
         """The job of ``cell``'s source model; resolves the architecture's weights (so: on the planner)."""
         b = cell.budget
         weights = registry.create(registry.resolve("architecture", cell.arch)).provenance()
+        if is_checkpoint_spec(cell.source):  # loaded, never trained: one job per (architecture, file)
+            return cls(cell.arch, cell.source, cell.resolution, cell.channels, 0, 0, 0.0, 0, weights_text(weights),
+                       checkpoint=cell.source_file or "")  # fmt: skip
         return cls(cell.arch, cell.source, cell.resolution, cell.channels, b.pretrain_steps, b.batch_size, b.lr,
                    cell.seed, weights_text(weights))  # fmt: skip
 
@@ -64,12 +71,15 @@ class PretrainJob:
         identity = asdict(self)
         if not identity["arch_weights"]:  # keeps the keys of plain architectures as they were
             identity.pop("arch_weights")
+        identity.pop("checkpoint")  # where the file lies is not what it is (its sha256, in ``source``)
         return stable_hash({"pretrain": identity, "version": 1})[:20]
 
     def folder(self, context: RunContext) -> Path:
         return context.cache / "pretrain" / self.key
 
     def describe(self) -> str:
+        if self.checkpoint:
+            return f"architecture {self.arch} from checkpoint {Path(self.checkpoint).name}"
         return f"architecture {self.arch} on source {self.source}"
 
 
@@ -82,6 +92,8 @@ def load_pretrained(job: PretrainJob, context: RunContext, repair: bool = False)
     """The cached source model of ``job``, or None when it is not in the cache, or is incomplete or damaged
     (a file missing, truncated or failing its sha256: never trusted). With ``repair`` (only under the entry's
     lock) a damaged entry is reported in one line and marked incomplete, to be trained again."""
+    if job.checkpoint:
+        return _load_checkpoint_file(job, context)
     folder = job.folder(context)
     ckpt_path, meta_path = folder / "checkpoint.pt", folder / "meta.json"
     if not (meta_path.is_file() and ckpt_path.is_file()):
@@ -120,7 +132,11 @@ def ensure_pretrained(
 
     The entry is built under its own lock, so two processes (or machines sharing the cache) never train the
     same source model twice: the second waits, then reads what the first stored. The training checkpoints into
-    the entry's folder under the context's policy, so an interrupted pretraining continues where it stopped."""
+    the entry's folder under the context's policy, so an interrupted pretraining continues where it stopped.
+    A checkpoint source is only loaded and checked against the architecture (``pretrain_s`` None)."""
+    if job.checkpoint:
+        return _load_checkpoint_file(job, context), {"pretrain_s": None, "pretrain_cache_hit": None,
+                                                     "pretrain_key": job.key}  # fmt: skip
     cached = load_pretrained(job, context)
     if cached is None:
         folder = job.folder(context)
@@ -145,6 +161,18 @@ def pretrain_task(job: PretrainJob, context: RunContext, progress: bool = True) 
         return job.key, None, f"pretraining {job.describe()} diverged ({exc})"
     except Exception as exc:
         return job.key, None, f"pretraining {job.describe()} failed: {describe_failure(exc, context)}"
+
+
+def _load_checkpoint_file(job: PretrainJob, context: RunContext) -> SourceCheckpoint:
+    """The checkpoint source of ``job``, checked key for key against freshly built nets (built on the meta
+    device: shapes only, no memory, no time)."""
+    registry = load_registry(context=context)
+    arch = registry.create(registry.resolve("architecture", job.arch))
+    with context.active(), torch.device("meta"):
+        nets = arch.build(job.resolution, job.channels)
+    _, options = parse_spec(job.source)
+    return load_checkpoint_source(job.checkpoint, options["sha256"], options.get("generator", "g_ema"), nets,
+                                  job.key)  # fmt: skip
 
 
 def _pretrain(job: PretrainJob, context: RunContext, progress: bool) -> SourceCheckpoint:

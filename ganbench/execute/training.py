@@ -7,8 +7,10 @@ the loop never branches on which strategy it runs.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,7 @@ from tqdm.auto import tqdm
 from ganbench.errors import Diverged
 from ganbench.execute.checkpoint import Checkpoints, Resumed, plain, rng_state, set_rng_state
 from ganbench.execute.timing import PhaseMemory, PhaseTimer, StepTimer
+from ganbench.grid.cells import Recipe
 from ganbench.plugin.contracts import Nets, StepInfo, Strategy
 
 BETAS = (0.5, 0.999)
@@ -32,6 +35,9 @@ class TrainConfig:
     lr: float
     seed: int
     eval_every: int = 0  # 0: evaluate only at the final step
+    recipe: Recipe = field(default_factory=Recipe)
+    channels_last: bool = False  # nets and batches in channels-last memory format
+    compile: bool = False  # torch.compile the training forward passes of G and D
 
 
 LOSS_POINTS = 256  # loss curves are kept at every step up to this many steps, else as means over equal bins
@@ -48,6 +54,7 @@ class TrainResult:
     #: per-step loss terms by name: ``d_real``, ``d_fake``, ``g_adv``, each strategy term, ``d_total``, ``g_total``
     losses: dict[str, list[float]] = field(default_factory=dict)
     resumed: Resumed = field(default_factory=Resumed)
+    ema: nn.Module | None = None  # the generator's moving average, when the recipe keeps one (evaluated instead)
 
     def loss_curves(self, points: int = LOSS_POINTS) -> dict[str, list[float]]:
         """Every loss term, at every step or thinned to ``points`` bin means; ``step`` is each bin's last step."""
@@ -64,13 +71,39 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-def make_optimizer(strategy: Strategy, net: nn.Module, lr: float) -> torch.optim.Optimizer | None:
+def make_optimizer(
+    strategy: Strategy, net: nn.Module, lr: float, betas: tuple[float, float] = BETAS
+) -> torch.optim.Optimizer | None:
     groups = []
     for group in strategy.param_groups(net):
         group = dict(group)
         group["lr"] = lr * group.pop("lr_mult", 1.0)
         groups.append(group)
-    return torch.optim.Adam(groups, lr=lr, betas=BETAS) if groups else None
+    return torch.optim.Adam(groups, lr=lr, betas=tuple(betas)) if groups else None
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, net: nn.Module, decay: float) -> None:
+    """``ema = decay * ema + (1 - decay) * net`` for every parameter; buffers (noise maps) copied."""
+    for e, p in zip(ema.parameters(), net.parameters()):
+        e.lerp_(p.detach(), 1.0 - decay)
+    for e, b in zip(ema.buffers(), net.buffers()):
+        e.copy_(b)
+
+
+@torch.no_grad()
+def _to_channels_last(net: nn.Module) -> None:
+    """Every 4-d parameter and buffer in channels-last layout (``Module.to(memory_format=...)`` refuses nets that
+    also hold 5-d weights, as StyleGAN2's modulated convolutions)."""
+    for tensor in [*net.parameters(), *net.buffers()]:
+        if tensor.ndim == 4:
+            tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+
+
+def r1_penalty(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): the mean over the batch of the squared norm of D's gradient at real images."""
+    (grad,) = torch.autograd.grad(logits.float().sum(), real, create_graph=True)
+    return grad.float().square().sum(dim=tuple(range(1, grad.ndim))).mean()
 
 
 def eval_steps(total: int, every: int) -> list[int]:
@@ -108,9 +141,20 @@ def train_gan(
     """
     device = data.device
     G, D = nets.G, nets.D
+    recipe = config.recipe
     aug = augment or (lambda x: x)
-    opt_g = make_optimizer(strategy, G, config.lr)
-    opt_d = make_optimizer(strategy, D, config.lr)
+    observe = getattr(augment, "observe", None)  # adaptive augmentations watch D's outputs on real images
+    opt_g = make_optimizer(strategy, G, config.lr, recipe.betas)
+    opt_d = make_optimizer(strategy, D, config.lr, recipe.betas)
+    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
+    if config.channels_last:
+        _to_channels_last(G), _to_channels_last(D)
+    ema = copy.deepcopy(G).eval().requires_grad_(False) if recipe.ema > 0 else None
+    G_fwd, D_fwd = (torch.compile(G), torch.compile(D)) if config.compile else (G, D)
+    autocast = (
+        (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if recipe.precision == "bf16" else nullcontext
+    )
+    zero = torch.zeros((), device=device)
     data_gen = torch.Generator().manual_seed(config.seed)
     z_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
     timer, eval_timer = StepTimer(device), PhaseTimer(device)
@@ -123,6 +167,8 @@ def train_gan(
     if state is not None:
         G.load_state_dict(state["G"])
         D.load_state_dict(state["D"])
+        if ema is not None:
+            ema.load_state_dict(state["G_ema"])
         for opt, saved in ((opt_g, state["opt_g"]), (opt_d, state["opt_d"])):
             if opt is not None:
                 opt.load_state_dict(saved)
@@ -141,7 +187,7 @@ def train_gan(
         if not bool(finite):  # never checkpoint a diverged state
             raise Diverged(f"non-finite loss before step {step}")
         checkpoints.save({
-            "step": step, "G": G.state_dict(), "D": D.state_dict(),
+            "step": step, "G": G.state_dict(), "D": D.state_dict(), "G_ema": ema.state_dict() if ema else {},
             "opt_g": opt_g.state_dict() if opt_g else {}, "opt_d": opt_d.state_dict() if opt_d else {},
             "strategy": _plugin_state(strategy), "augment": _plugin_state(augment),
             "rng": rng_state(data_gen, z_gen), "losses": {k: torch.stack(v).cpu() for k, v in losses.items()},
@@ -158,26 +204,42 @@ def train_gan(
     for step in bar:
         with timer.step():
             idx = torch.randint(len(data), (config.batch_size,), generator=data_gen).to(device)
-            real = to_unit_range(data[idx])
+            real = to_unit_range(data[idx]).contiguous(memory_format=fmt)
             z = torch.randn(config.batch_size, G.z_dim, device=device, generator=z_gen)
-            fake = G(z)
+            with autocast():
+                fake = G_fwd(z).float()
             info = StepInfo(step, real, z, fake)
 
-            terms = {"d_fake": F.softplus(D(aug(fake.detach()))).mean()}  # fake first: augmentations draw in order
-            terms["d_real"] = F.softplus(-D(aug(real))).mean()
+            regularize = recipe.r1_gamma > 0 and step % recipe.r1_every == 0  # lazy R1, as StyleGAN2
+            real_in = real.detach().requires_grad_(True) if regularize else real
+            with autocast():  # fake first: augmentations draw in order
+                terms = {"d_fake": F.softplus(D_fwd(aug(fake.detach())).float()).mean()}
+                # R1 needs a double backward, which compiled graphs refuse: its steps run D eagerly
+                real_logits = (D if regularize else D_fwd)(aug(real_in)).float()
+            terms["d_real"] = F.softplus(-real_logits).mean()
+            if callable(observe):
+                observe(real_logits.detach())
+            d_adv = terms["d_fake"] + terms["d_real"]
+            if recipe.r1_gamma > 0:  # logged every step: its value on regularization steps, 0 between them
+                penalty = r1_penalty(real_logits, real_in) if regularize else zero
+                terms["d_r1"] = penalty * (recipe.r1_gamma / 2 * recipe.r1_every)
+                d_adv = d_adv + terms["d_r1"]
             extra = strategy.discriminator_loss(nets, info)
-            d_loss = _total(terms["d_fake"] + terms["d_real"], "d", strategy, extra, terms)
+            d_loss = _total(d_adv, "d", strategy, extra, terms)
             if opt_d is not None:
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
 
-            terms["g_adv"] = F.softplus(-D(aug(fake))).mean()
+            with autocast():
+                terms["g_adv"] = F.softplus(-D_fwd(aug(fake)).float()).mean()
             g_loss = _total(terms["g_adv"], "g", strategy, strategy.generator_loss(nets, info), terms)
             if opt_g is not None:
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_g.step()
+            if ema is not None:
+                update_ema(ema, G, recipe.ema)
             finite &= torch.isfinite(d_loss.detach()) & torch.isfinite(g_loss.detach())
             terms["d_total"], terms["g_total"] = d_loss, g_loss
             for name, value in terms.items():
@@ -191,7 +253,7 @@ def train_gan(
                 memory.phase("eval")
             with eval_timer:
                 G.eval()
-                evaluations.append({"step": step, **evaluate(nets, step)})
+                evaluations.append({"step": step, **evaluate(Nets(ema, D) if ema is not None else nets, step)})
                 G.train()
             if memory:
                 memory.phase("train")
@@ -210,6 +272,7 @@ def train_gan(
         evaluations=plain(evaluations),
         losses=curves,
         resumed=checkpoints.resumed if checkpoints else Resumed(),
+        ema=ema,
     )
 
 

@@ -44,6 +44,35 @@ class EvalProtocol:
             raise GanbenchError("select_on = 'val' needs a validation split: set val_samples (e.g. --val-samples 500)")
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The training loop's settings beyond the budget, each changing a cell's result. The defaults are the
+    loop ganbench always ran (DCGAN's Adam betas, no EMA, no R1, float32) and leave a cell's id unchanged."""
+
+    betas: tuple[float, float] = (0.5, 0.999)
+    ema: float = 0.0  # decay of the generator's exponential moving average per step; 0: none
+    r1_gamma: float = 0.0  # R1 penalty weight on D's gradient at real images; 0: none
+    r1_every: int = 16  # lazy regularization: R1 every this many steps, scaled by it
+    precision: str = "fp32"  # "bf16": autocast the nets' forward passes to bfloat16 (CUDA)
+
+    def check(self) -> None:
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise GanbenchError(f"betas must be two numbers in [0, 1), e.g. 0,0.99 (got {list(self.betas)})")
+        if not 0.0 <= self.ema < 1.0:
+            raise GanbenchError(f"ema must be a decay in [0, 1), e.g. 0.999; 0 turns it off (got {self.ema})")
+        if self.r1_gamma < 0 or self.r1_every < 1:
+            raise GanbenchError("r1_gamma must be 0 or more and r1_every at least 1")
+        if self.precision not in PRECISIONS:
+            raise GanbenchError(f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
+
+    def describe(self) -> dict[str, Any]:
+        return {"betas": list(self.betas), "ema": self.ema, "r1_gamma": self.r1_gamma, "r1_every": self.r1_every,
+                "precision": self.precision}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Cell:
     """One point of the grid. Specs are canonical (every option written out), so equal cells hash equal."""
@@ -60,16 +89,22 @@ class Cell:
     metrics: tuple[str, ...]
     augment: str = "none"
     protocol: EvalProtocol = field(default_factory=EvalProtocol)
+    recipe: Recipe = field(default_factory=Recipe)
     labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     # set when a plugin the cell needs failed to load: the cell is recorded as failed, the grid goes on
     broken: str | None = field(default=None, compare=False)
+    #: where a checkpoint source (``checkpoint:sha256=...``) lies on the planner's machine; the identity holds
+    #: only the file's hash, so the same file elsewhere is the same cell
+    source_file: str | None = field(default=None, compare=False)
 
     def identity(self) -> dict[str, Any]:
         data = asdict(self)
-        for local in ("labels", "broken"):
+        for local in ("labels", "broken", "source_file"):
             data.pop(local)
         if self.protocol == EvalProtocol():  # the protocol every cell had before it could change: same ids
             data.pop("protocol")
+        if self.recipe == Recipe():  # likewise the training loop's recipe
+            data.pop("recipe")
         return data
 
     @property

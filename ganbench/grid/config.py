@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import GanbenchError
-from ganbench.grid.cells import Budget, EvalProtocol
+from ganbench.grid.cells import Budget, EvalProtocol, Recipe
 from ganbench.plugin.options import closest_first, split_spec_list
 
 if sys.version_info >= (3, 11):
@@ -48,6 +48,19 @@ class Grid:
     reference_samples: int = 0  # 0: the whole target; N: a seeded subset (large targets)
     select_on: str = "final"  # "val": also report the metrics at the step a validation split picks
     val_samples: int = 0
+    # the training recipe (see Recipe); `optimizer` names a preset of lr, betas and batch size (OPTIMIZERS)
+    optimizer: str = "dcgan"
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    ema: float = 0.0
+    r1_gamma: float = 0.0
+    r1_every: int = 16
+    precision: str = "fp32"
+    # how fast, never what: recorded, not part of a cell's id
+    channels_last: bool = False
+    compile: bool = False
+
+    def recipe(self) -> Recipe:
+        return Recipe(tuple(self.betas), self.ema, self.r1_gamma, self.r1_every, self.precision)
 
     def budget(self) -> Budget:
         return Budget(
@@ -67,6 +80,13 @@ class Grid:
         return self.strategy if not self.baseline or "scratch" in names else ["scratch", *self.strategy]
 
 
+#: named optimizer settings; a preset fills what the config and command line leave unset
+OPTIMIZERS: dict[str, dict[str, Any]] = {
+    "dcgan": {},  # ganbench's defaults: Adam betas (0.5, 0.999), lr 2e-4, batch 64
+    # the few-shot StyleGAN2 papers (CDC, DCL, RSSA, ...: rosinality's train.py): Adam betas (0, 0.99), lr 0.002,
+    # batch 4
+    "stylegan2": {"betas": [0.0, 0.99], "lr": 0.002, "batch_size": 4},
+}
 LIST_FIELDS = {"arch", "strategy", "source", "target", "metrics", "augment"}
 INT_LIST_FIELDS = {"shots", "seeds"}
 POSITIVE = {"resolution", "channels", "batch_size", "eval_samples", "finetune_steps"}
@@ -91,6 +111,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
 def make_grid(config: dict[str, Any] | None = None, **overrides: Any) -> Grid:
     """Defaults, then the TOML config, then command-line overrides (None means 'not given')."""
     values = {**(config or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    preset = values.get("optimizer", "dcgan")
+    if preset not in OPTIMIZERS:
+        raise GanbenchError(f"unknown optimizer preset {preset!r}; presets: {', '.join(OPTIMIZERS)}")
+    values = {**OPTIMIZERS[preset], **values}
     known = {f.name: f for f in fields(Grid)}
     for key in values:
         if key not in known:
@@ -125,6 +149,11 @@ def _coerce(key: str, value: Any, current_type: type) -> Any:
             return [_integer(key, v.strip() if isinstance(v, str) else v) for v in items if str(v).strip()]
         except ValueError:
             raise ValueError(f"{key} must be integers (e.g. 0,1,2), got {value!r}") from None
+    if key == "betas":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or isinstance(value, bool):
+            raise ValueError(f"betas must be two numbers, e.g. 0,0.99, got {value!r}")
+        return [float(v) for v in items]
     if key == "pairs":
         if not isinstance(value, list) or not all(isinstance(p, list) and len(p) == 2 for p in value):
             raise ValueError('pairs must be a list of [source, target], e.g. [["mnist5k:classes=0-4", "digits"]]')
@@ -174,5 +203,6 @@ def _check(grid: Grid) -> None:
     if not grid.shots or min(grid.shots) < 1:
         raise GanbenchError("shots must be positive integers, e.g. --shots 10,100")
     grid.protocol().check()
+    grid.recipe().check()
     if not grid.seeds:
         raise GanbenchError("seeds must list at least one integer, e.g. --seeds 0,1,2")

@@ -7,6 +7,7 @@ import itertools
 from dataclasses import dataclass
 
 from ganbench.errors import GanbenchError
+from ganbench.execute.sources import is_checkpoint_spec, parse_checkpoint_spec
 from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
 from ganbench.plugin.registry import BrokenPluginError, Registry
@@ -31,12 +32,22 @@ def _resolve(registry: Registry, kind: str, text: str) -> _Spec:
     return _Spec(ref.canonical, ref.label, ref.name)
 
 
+def _resolve_source(registry: Registry, text: str) -> tuple[_Spec, str | None]:
+    """A source: a dataset, or a checkpoint file (``checkpoint:path=FILE``, keyed by its sha256)."""
+    if is_checkpoint_spec(text):
+        spec = parse_checkpoint_spec(text)
+        return _Spec(spec.canonical, spec.label, "checkpoint"), spec.path
+    return _resolve(registry, "dataset", text), None
+
+
 def expand(grid: Grid, registry: Registry) -> list[Cell]:
     """Every cell of the grid, with specs resolved: unknown names, options and values fail here, before
     anything runs; a plugin that failed to load only marks the cells that use it as broken."""
     archs = [_resolve(registry, "architecture", a) for a in grid.arch]
     strategies = [_resolve(registry, "strategy", s) for s in grid.strategies()]
-    pairs = [(_resolve(registry, "dataset", s), _resolve(registry, "dataset", t)) for s, t in grid.pair_list()]
+    resolved = {s: _resolve_source(registry, s) for s in dict.fromkeys(s for s, _ in grid.pair_list())}
+    pairs = [(resolved[s][0], _resolve(registry, "dataset", t)) for s, t in grid.pair_list()]
+    files = {spec.canonical: path for spec, path in resolved.values() if path}
     augments = [_resolve(registry, "augmentation", a) for a in grid.augment]
     metrics = [_resolve(registry, "metric", m) for m in grid.metrics]
     for arch in archs:
@@ -57,8 +68,9 @@ def expand(grid: Grid, registry: Registry) -> list[Cell]:
         broken = next((sp.broken for sp in specs.values() if sp.broken), metric_broken)
         cells.append(
             Cell(arch.canonical, strategy.canonical, source.canonical, target.canonical, shots, seed,
-                 grid.resolution, grid.channels, budget, metric_specs, augment.canonical, grid.protocol(),
-                 labels={k: sp.label for k, sp in specs.items()}, broken=broken)
+                 grid.resolution, grid.channels, budget, metric_specs, augment.canonical, grid.protocol(), grid.recipe(),
+                 labels={k: sp.label for k, sp in specs.items()}, broken=broken,
+                 source_file=files.get(source.canonical))
         )  # fmt: skip
     return list({c.id: c for c in cells}.values())  # "freeze-d" and "freeze-d:layers=2" are one cell
 

@@ -55,6 +55,8 @@ class Architecture(Plugin):
     * ``G.styles``: an ``nn.ModuleList`` of the layers that turn the latent into per-channel style vectors
       (StyleGAN's affine layers). When present, ``scale-shift`` scales and shifts the styles and ``adapter``
       puts its low-rank updates on these layers, rather than on G's feature maps and convolutions.
+    * ``G.modulated``: an ``nn.ModuleList`` of StyleGAN2's modulated convolutions (``.weight`` of shape
+      ``(1, out, in, k, k)``, rosinality's layout); ``adapter`` adds its low-rank updates to them too.
     * Parameters frozen by the architecture itself (a pretrained feature network inside D) are built with
       ``requires_grad=False`` and stay out of ``blocks``; they count as frozen in every record.
     """
@@ -99,6 +101,12 @@ class SourceCheckpoint:
 
     def load_into(self, nets: Nets) -> None:
         nets.G.load_state_dict(self.generator)
+        if not self.discriminator:
+            where = self.meta.get("file", f"source model {self.key}")
+            raise GanbenchError(
+                f"the source checkpoint {where} has no discriminator ('d'): this strategy fine-tunes the source D; "
+                "use a checkpoint saved by rosinality's train.py (g, d and g_ema) or convert_weight.py --disc"
+            )
         nets.D.load_state_dict(self.discriminator)
 
 
@@ -333,6 +341,11 @@ class Augmentation(Plugin):
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1], (N, C, H, W) -> augmented images of the same shape; draws from torch's RNG."""
         raise NotImplementedError
+
+    def observe(self, real_logits: torch.Tensor) -> None:
+        """Called by the training loop at every D step with D's logits on the (augmented) real images, detached:
+        what an adaptive augmentation (ADA) adjusts its strength from. Keep it on the device (no ``.item()``),
+        so the loop never synchronizes per step. The default ignores them."""
 
     def state_dict(self) -> dict[str, Any]:
         """State that changes during training (an adaptive probability), saved with every checkpoint."""

@@ -33,7 +33,8 @@ COST_AND_PROVENANCE_COLUMNS = [
     "pretrain_s", "pretrain_cache_hit", "adapt_s", "finetune_s", "step_ms", "images_per_s", "eval_s",
     "eval_generate_s", "eval_features_s", "eval_metrics_s", "peak_mem_mb", "peak_train_mb", "peak_eval_mb",
     "peak_mem_kind", "device", "host", "executor", "threads", "device_shared_by", "worker_warm_up_s", "arch_weights", "resumes", "steps_redone", "checkpoint_every",
-    "resolution", "channels", "pretrain_steps", "finetune_steps", "batch_size", "lr",
+    "resolution", "channels", "pretrain_steps", "finetune_steps", "batch_size", "lr", "betas", "ema", "r1_gamma",
+    "r1_every", "train_precision", "channels_last", "compiled", "augment_p", "source_file",
     "eval_samples", "eval_every", "n_gen", "reference", "reference_samples", "n_target", "n_ref", "n_heldout",
     "n_val", "reference_key", "select_on", "selected_step",
     "fid_mode", "inception_sha1", "ganbench_version", "torch_version", "cleanfid_version",
@@ -119,7 +120,9 @@ def cell_fields(cell: Cell, git_revision: str | None) -> dict[str, Any]:
         "pretrain_steps": b.pretrain_steps, "finetune_steps": b.finetune_steps, "batch_size": b.batch_size,
         "lr": b.lr, "eval_samples": b.eval_samples, "eval_every": b.eval_every,
         "reference": cell.protocol.reference, "reference_samples": cell.protocol.reference_samples or None,
-        "select_on": cell.protocol.select_on, "spec": cell.identity(), "git_revision": git_revision, **versions(),
+        "select_on": cell.protocol.select_on, "betas": ",".join(f"{b:g}" for b in cell.recipe.betas),
+        "ema": cell.recipe.ema, "r1_gamma": cell.recipe.r1_gamma, "r1_every": cell.recipe.r1_every,
+        "train_precision": cell.recipe.precision, "source_file": cell.source_file, "spec": cell.identity(), "git_revision": git_revision, **versions(),
     }  # fmt: skip
 
 

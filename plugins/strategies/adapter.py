@@ -5,8 +5,9 @@ Freezes every pretrained weight of G and D, and adds trainable low-rank updates 
 (B starts at zero, so the adapted nets start exactly at the source model) to:
 
 * G: on a style-based generator (one exposing ``G.styles``, e.g. ``stylegan2-lite``), its style affine layers
-  (w -> per-channel styles), so adaptation changes how w modulates the frozen convolutions; otherwise every
-  convolution and linear layer of G's blocks;
+  (w -> per-channel styles), so adaptation changes how w modulates the frozen convolutions, and, where G also
+  exposes its modulated convolutions as ``G.modulated`` (``stylegan2``), those convolutions' weights; otherwise
+  every convolution and linear layer of G's blocks;
 * D: every convolution and linear layer of D's blocks.
 
 D's output head stays fully trainable: the new domain needs a new real/fake boundary.
@@ -31,7 +32,8 @@ class LowRankDelta(nn.Module):
 
     def __init__(self, weight: torch.Tensor, rank: int, alpha: float) -> None:
         super().__init__()
-        rows, cols = weight.shape[0], weight[0].numel()
+        lead = 1 if weight.ndim == 5 else 0  # rosinality's modulated weights: (1, out, in, k, k)
+        rows, cols = weight.shape[lead], weight[(0,) * (lead + 1)].numel()
         rank = min(rank, rows, cols)
         self.down = nn.Parameter(torch.empty(rank, cols, device=weight.device))
         self.up = nn.Parameter(torch.zeros(rows, rank, device=weight.device))
@@ -70,7 +72,11 @@ class Adapter(ganbench.Strategy):
         rank, alpha = self.config["rank"], self.config["alpha"]
         styles = getattr(nets.G, "styles", None)
         g_layers = styles if styles is not None and len(styles) > 0 else nets.G.blocks
-        if add_adapters(g_layers, rank, alpha) + add_adapters(nets.D.blocks, rank, alpha) == 0:
+        added = add_adapters(g_layers, rank, alpha) + add_adapters(nets.D.blocks, rank, alpha)
+        for conv in getattr(nets.G, "modulated", None) or ():  # a StyleGAN2's modulated convolutions, when exposed
+            parametrize.register_parametrization(conv, "weight", LowRankDelta(conv.weight, rank, alpha))
+            added += 1
+        if added == 0:
             raise ganbench.GanbenchError("adapter found no convolution or linear layer in the nets' blocks")
         nets.D.head.requires_grad_(True)
         return nets

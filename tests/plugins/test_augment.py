@@ -66,3 +66,53 @@ def test_augment_is_a_grid_axis(registry):
     assert len(cells) == 8
     assert sorted({c.augment for c in cells}) == ["diffaugment:policy=color+translation+cutout", "none"]
     assert {c.labels["augment"] for c in cells} == {"none", "diffaugment"}
+
+
+def test_ada_at_p_zero_is_the_identity_and_differentiable_above(registry):
+    x = torch.rand(6, 3, 16, 16) * 2 - 1
+    ada = _augment(registry, "ada")
+    assert torch.allclose(ada(x), x, atol=1e-5)
+    ada = _augment(registry, "ada:p=1")
+    torch.manual_seed(0)
+    x.requires_grad_(True)
+    y = ada(x)
+    assert y.shape == x.shape and (y - x).abs().mean() > 0.05
+    y.sum().backward()
+    assert x.grad.abs().sum() > 0
+
+
+def _fed(ada, sign: float, steps: int, batch: int = 4) -> None:
+    for _ in range(steps):
+        ada.observe(torch.full((batch,), sign))
+
+
+def test_ada_adapts_p_from_the_sign_of_real_logits(registry):
+    # kimg=0.016: 16 images move p from 0 to 1; interval 4 at batch 4: +1 per adjustment, clamped
+    ada = _augment(registry, "ada:kimg=0.16,interval=4")
+    _fed(ada, 1.0, 3)
+    assert ada.p == 0.0  # no adjustment before `interval` steps
+    _fed(ada, 1.0, 1)
+    assert ada.p == pytest.approx(16 / 160)  # r_t = 1 > 0.6: up by batch * interval / (kimg * 1000)
+    _fed(ada, -1.0, 4)
+    assert ada.p == pytest.approx(0.0)  # r_t = -1 < 0.6: down again
+    _fed(ada, -1.0, 8)
+    assert ada.p == 0.0  # clamped
+    _fed(ada, 1.0, 4 * 20)
+    assert ada.p == 1.0
+    state = ada.state_dict()
+    again = _augment(registry, "ada:kimg=0.16,interval=4")
+    again.load_state_dict(state)
+    assert again.p == 1.0
+
+
+def test_the_training_loop_feeds_ada_and_records_p(tmp_path, tiny_grid, fixture_plugins):
+    from ganbench import run_matrix
+
+    grid = tiny_grid(strategy="finetune", baseline=False, augment="ada:kimg=0.01,interval=1", metrics="fid",
+                     finetune_steps=4)  # fmt: skip
+    summary = run_matrix(grid, out=tmp_path, progress=False, plugins_dirs=[fixture_plugins])
+    [record] = [r for r in summary.records]
+    assert record["status"] == "ok", record.get("error")
+    assert record["augment_p"] is not None and 0.0 <= record["augment_p"] <= 1.0
+    # batch 4, 10 images for a full swing, adjusted every step: p moves in steps of 0.4, clamped to [0, 1]
+    assert any(abs(record["augment_p"] - v) < 1e-6 for v in (0.0, 0.4, 0.8, 1.0)), record["augment_p"]

@@ -11,7 +11,16 @@ REGISTRY = load_registry()
 SOURCE_STRATEGIES = [e.name for e in REGISTRY.entries("strategy") if e.cls.uses_source]
 ARCHITECTURES = REGISTRY.names("architecture")
 # tiny versions of every architecture (each option applies where the architecture declares it)
-TINY = {"width": 4, "d_width": 4, "z_dim": 8, "w_dim": 8, "generator_width": 4, "head_width": 4}
+TINY = {
+    "width": 4,
+    "d_width": 4,
+    "z_dim": 8,
+    "w_dim": 8,
+    "generator_width": 4,
+    "head_width": 4,
+    "style_dim": 8,
+    "n_mlp": 2,
+}
 
 
 def tiny_arch(name):

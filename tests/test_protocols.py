@@ -1,0 +1,31 @@
+"""The protocol presets in protocols/ load as grids and say what docs/protocols.md says they do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ganbench.grid.config import load_config, make_grid
+from ganbench.grid.expand import expand
+
+PROTOCOLS = Path(__file__).parents[1] / "protocols"
+
+
+def test_the_ffhq_10shot_protocol_is_the_literature_s():
+    grid = make_grid(load_config(PROTOCOLS / "ffhq-10shot.toml"))
+    assert grid.arch == ["stylegan2"] and grid.resolution == 256 and grid.channels == 3
+    assert grid.source == ["checkpoint:path=checkpoints/stylegan2-ffhq-config-f.pt"]
+    assert len(grid.target) == 6 and all(t.startswith("folder:path=") and "size=256" in t for t in grid.target)
+    assert grid.shots == [10] and grid.seeds == [0, 1, 2] and grid.eval_samples == 5000
+    assert (grid.betas, grid.lr, grid.batch_size) == ([0.0, 0.99], 0.002, 4)  # the stylegan2 preset
+    assert grid.ema > 0.99 and grid.r1_gamma == 10.0 and "intra-lpips" in grid.metrics and "ada" in grid.augment
+    builtin = {"finetune", "freeze-d", "freeze-g", "adapter", "scale-shift", "ewc", "cdc"}
+    assert set(grid.strategies()) == builtin | {"scratch"}
+
+
+def test_the_tiny_protocol_expands_here_with_every_strategy(registry):
+    grid = make_grid(load_config(PROTOCOLS / "tiny-stylegan2.toml"))
+    cells = expand(grid, registry)
+    assert len(cells) == 8 and {c.strategy.partition(":")[0] for c in cells} == set(grid.strategies())
+    assert all(
+        c.arch.startswith("stylegan2:") and c.recipe.ema == 0.99 and c.recipe.betas == (0.0, 0.99) for c in cells
+    )
