@@ -30,8 +30,10 @@ that group rosinality's modules without owning them, so the state dict keeps ros
 * ``D.blocks``: from-RGB with the first residual block, the other residual blocks, then the 4x4 epilogue
   (minibatch std, convolution, first linear layer); ``D.head``: the last linear layer.
 
-Output: the images go through a straight-through clamp to [-1, 1] (the contract's range; values as saved
-images show them, gradients as rosinality's unbounded output has them). Noise: random in training mode, the
+Output: the images are clamped to [-1, 1] (the contract's range; what rosinality's saved images show). Not a
+straight-through clamp: on targets with saturated backgrounds (MNIST) its gradient pushes the unbounded output
+on without limit (a pretraining reached -1e13 and lost every pixel to float cancellation); a plain clamp gives
+saturated pixels no gradient, so they cannot run away. Noise: random in training mode, the
 stored maps (``noises.noise_i``) in eval mode; ``G.noise_mode`` ("auto", "random", "const", "none") overrides.
 Left out (the training loop is generic): style mixing, path-length regularization, truncation.
 """
@@ -341,8 +343,7 @@ class Generator(nn.Module):
         return skip
 
     def forward(self, z: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
-        image = self.synthesis(self.blocks[0](z), noise_mode)
-        return image + (image.clamp(-1, 1) - image).detach()  # straight-through clamp
+        return self.synthesis(self.blocks[0](z), noise_mode).clamp(-1.0, 1.0)
 
 
 class ConvLayer(nn.Sequential):
