@@ -12,3 +12,7 @@ TINY_GRID = {
 }  # fmt: skip
 # The same as command-line options.
 TINY_OPTIONS = [f"--{key.replace('_', '-')}={value}" for key, value in TINY_GRID.items()]
+
+# Architecture options that make every built-in architecture tiny (each takes the keys it declares).
+TINY_ARCH_OPTIONS = {"width": 4, "d_width": 4, "z_dim": 8, "w_dim": 8, "generator_width": 4, "head_width": 4,
+                     "style_dim": 8, "n_mlp": 2}  # fmt: skip

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from tiny_settings import TINY_ARCH_OPTIONS
 
 from ganbench.plugin.manager import load_registry
 from ganbench.testing import check_architecture, check_dataset, check_metric, check_strategy, tiny_architecture
@@ -15,16 +16,7 @@ def _entries(kind):
 
 # Options that make any architecture tiny (each one applies where the architecture declares it), so every
 # strategy can be run on every architecture in seconds.
-TINY = {
-    "width": 4,
-    "d_width": 4,
-    "z_dim": 8,
-    "w_dim": 8,
-    "generator_width": 4,
-    "head_width": 4,
-    "style_dim": 8,
-    "n_mlp": 2,
-}
+TINY = TINY_ARCH_OPTIONS
 
 
 def tiny(entry):

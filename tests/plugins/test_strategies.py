@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from tiny_settings import TINY_ARCH_OPTIONS
 
 from ganbench.plugin.contracts import StepInfo
 from ganbench.plugin.manager import load_registry
@@ -11,16 +12,7 @@ REGISTRY = load_registry()
 SOURCE_STRATEGIES = [e.name for e in REGISTRY.entries("strategy") if e.cls.uses_source]
 ARCHITECTURES = REGISTRY.names("architecture")
 # tiny versions of every architecture (each option applies where the architecture declares it)
-TINY = {
-    "width": 4,
-    "d_width": 4,
-    "z_dim": 8,
-    "w_dim": 8,
-    "generator_width": 4,
-    "head_width": 4,
-    "style_dim": 8,
-    "n_mlp": 2,
-}
+TINY = TINY_ARCH_OPTIONS
 
 
 def tiny_arch(name):
