@@ -205,7 +205,7 @@ def train_gan(
         with timer.step():
             idx = torch.randint(len(data), (config.batch_size,), generator=data_gen).to(device)
             real = to_unit_range(data[idx]).contiguous(memory_format=fmt)
-            z = torch.randn(config.batch_size, G.z_dim, device=device, generator=z_gen)
+            z = strategy.begin_step(step, torch.randn(config.batch_size, G.z_dim, device=device, generator=z_gen))
             with autocast():
                 fake = G_fwd(z).float()
             info = StepInfo(step, real, z, fake)

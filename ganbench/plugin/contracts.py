@@ -141,6 +141,13 @@ class Strategy(Plugin):
         params = [p for p in net.parameters() if p.requires_grad]
         return [{"params": params}] if params else []
 
+    def begin_step(self, step: int, z: torch.Tensor) -> torch.Tensor:
+        """Called at the start of every training step with the loop's latent draw (standard normal, from the
+        cell's seeded stream); returns the latents the step trains on. A strategy whose steps differ switches
+        its modules here (CDC alternates anchor latents judged by the image-level D with random latents judged
+        by a patch-level D). Default: ``z`` unchanged."""
+        return z
+
     def generator_loss(self, nets: Nets, step: StepInfo) -> torch.Tensor | dict[str, torch.Tensor] | None:
         """An extra term added to G's loss (regularizers such as EWC), or None. Each cell's loss curves log it
         as ``g_<strategy name>``; a dict of named terms is added term by term and logged as ``g_<name>``."""
@@ -343,8 +350,8 @@ class Augmentation(Plugin):
         raise NotImplementedError
 
     def observe(self, real_logits: torch.Tensor) -> None:
-        """Called by the training loop at every D step with D's logits on the (augmented) real images, detached:
-        what an adaptive augmentation (ADA) adjusts its strength from. Keep it on the device (no ``.item()``),
+        """Called by the training loop at every D step with D's logits on the (augmented) real images, detached,
+        ``(N,)`` or ``(N, patches)`` when a strategy judges patches (CDC): what an adaptive augmentation (ADA) adjusts its strength from. Keep it on the device (no ``.item()``),
         so the loop never synchronizes per step. The default ignores them."""
 
     def state_dict(self) -> dict[str, Any]:

@@ -65,7 +65,7 @@ class ADA(ganbench.Augmentation):
         self._count = self._count + real_logits.numel()
         self._seen += 1
         if self._seen >= self.config["interval"]:
-            batch = real_logits.numel()
+            batch = real_logits.shape[0]  # images, not logits: a patch-level D gives several per image
             step = batch * self._seen / (self.config["kimg"] * 1000)
             r_t = self._signs / self._count.clamp(min=1)
             self._p = (self._p + torch.sign(r_t - self.config["target"]) * step).clamp(0.0, 1.0)

@@ -1,20 +1,31 @@
 """Cross-domain correspondence (Ojha, Li, Lu, Efros, Lee, Shechtman & Zhang, CVPR 2021, "Few-shot Image
 Generation via Cross-domain Correspondence").
 
-Fine-tunes every weight, and keeps a frozen copy of the source generator as an anchor. For each batch, the
-pairwise similarities between the samples' intermediate G features are turned into one distribution per
-sample (softmax over the other samples); a KL term asks the adapted G to keep the source's distributions,
-so the relative structure of the latent space -- which z's look alike -- survives adaptation while
-appearance changes. The paper's second component (a patch-level discriminator for anchor regions) is not
-included.
+Fine-tunes every weight, and keeps a frozen copy of the source generator as an anchor. Two parts, as the
+paper:
+
+* **Cross-domain consistency.** For each batch, the pairwise similarities between the samples' intermediate
+  G features are turned into one distribution per sample (softmax over the other samples); a KL term asks
+  the adapted G to keep the source's distributions, so the relative structure of the latent space -- which
+  z's look alike -- survives adaptation while appearance changes.
+* **Anchor regions and a patch-level discriminator.** With 10 images, only a few latents can be held to
+  whole-image realism. ``anchors`` latents are drawn once; every ``anchor_every``-th step trains on latents
+  from small balls (std ``anchor_std``) around them, judged by the whole-image D; the other steps train on
+  random latents judged only patch by patch: a 3x3 convolution head on the feature map one D block outputs
+  (by default the first at 1/8 of the image side or smaller: 32x32 at 256 px, where the paper's code reads
+  it), one logit per patch. The head is part of D (trained with it, checkpointed with it).
+
+``cdc:patch=false`` keeps only the consistency term.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 import ganbench
 from ganbench import BlockOutputs, Option, at_least
@@ -29,11 +40,83 @@ def similarity_distributions(features: torch.Tensor) -> torch.Tensor:
     return F.softmax(sim[off_diagonal].view(n, n - 1), dim=1)
 
 
+def anchor_latents(anchors: torch.Tensor, turn: int, noise: torch.Tensor, std: float) -> torch.Tensor:
+    """Latents from the anchor regions: the anchors taken in turn (turn 0: the first ``len(noise)``), each
+    moved by ``std`` times the matching row of ``noise`` (standard normal, the loop's draw)."""
+    n, k = noise.shape[0], anchors.shape[0]
+    index = (torch.arange(n, device=anchors.device) + turn * n) % k
+    return anchors[index] + std * noise
+
+
+class PatchLevelD(nn.Module):
+    """D plus a patch head on one of its blocks' feature maps. ``patch_level`` True: forward returns the
+    head's logits ``(N, patches)``; False: D's own ``(N,)`` logits. ``blocks`` and ``head`` are D's."""
+
+    def __init__(self, D: nn.Module, block: int, channels: int) -> None:
+        super().__init__()
+        self.inner = D
+        self.patch_head = nn.Conv2d(channels, 1, 3, padding=1)
+        self.patch_level = False
+        self._features = BlockOutputs(D.blocks[block : block + 1])
+        for name in ("blocks", "head"):  # views, kept out of the state dict and of module traversal
+            object.__setattr__(self, name, getattr(D, name))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.inner(x)
+        if not self.patch_level:
+            return logits
+        return self.patch_head(self._features.outputs[0]).flatten(1)
+
+
+@torch.no_grad()
+def block_feature_shapes(nets: ganbench.Nets) -> tuple[list[tuple[int, ...] | None], int]:
+    """Per-sample output shape of each D block on two generated images (both nets in eval mode), and the
+    images' side in pixels."""
+    modes = nets.G.training, nets.D.training
+    watcher = BlockOutputs(nets.D.blocks)
+    try:
+        nets.G.eval(), nets.D.eval()
+        device = next(nets.G.parameters()).device
+        images = nets.G(torch.zeros(2, nets.G.z_dim, device=device))
+        nets.D(images)
+        return [None if out is None else tuple(out.shape[1:]) for out in watcher.outputs], images.shape[-1]
+    finally:
+        watcher.remove()
+        nets.G.train(modes[0]), nets.D.train(modes[1])
+
+
+def patch_block(shapes: list[tuple[int, ...] | None], side: int, chosen: int | None) -> int:
+    """The D block the patch head reads: ``chosen``, or the first whose map is at most ``side / 8`` wide."""
+    maps = [i for i, shape in enumerate(shapes) if shape is not None and len(shape) == 3]
+    if chosen is not None:
+        if chosen not in maps:
+            raise ganbench.GanbenchError(
+                f"cdc:patch_block={chosen}: D block {chosen} does not output a feature map; choose one of "
+                f"{', '.join(map(str, maps)) or '(none)'} or set cdc:patch=false"
+            )
+        return chosen
+    if not maps:
+        raise ganbench.GanbenchError("cdc: no block of this D outputs a feature map for the patch head; "
+                                     "use cdc:patch=false")  # fmt: skip
+    small = [i for i in maps if shapes[i][-1] <= max(side // 8, 1)]
+    return small[0] if small else maps[-1]
+
+
 class CDC(ganbench.Strategy):
-    """Fine-tune all weights plus a cross-domain consistency loss against the frozen source G (Ojha et al. 2021)."""
+    """Fine-tune all weights, a cross-domain consistency loss against the frozen source G, and anchor regions
+    with a patch-level D elsewhere (Ojha et al. 2021)."""
 
     name = "cdc"
-    options = (Option("lambda", float, 10.0, "weight of the consistency loss", check=at_least(0)),)
+    options = (
+        Option("lambda", float, 10.0, "weight of the consistency loss", check=at_least(0)),
+        Option("patch", bool, True, "anchor regions + patch-level D (false: the consistency loss only)"),
+        Option("anchors", int, 10, "anchor latents (the paper: one per training image)", check=at_least(1)),
+        Option("anchor_every", int, 4, "every N-th step trains on anchor latents with the image-level D",
+               check=at_least(1)),
+        Option("anchor_std", float, 0.05, "radius (std) of each anchor region in z", check=at_least(0)),
+        Option("patch_block", int, None, "D block whose feature map the patch head reads (default: the first "
+               "at most 1/8 of the image side)", check=at_least(0)),
+    )  # fmt: skip
 
     def adapt(self, nets, source):
         nets = super().adapt(nets, source)
@@ -42,7 +125,26 @@ class CDC(ganbench.Strategy):
         self.anchor = copy.deepcopy(nets.G).requires_grad_(False)
         self.anchor_features = BlockOutputs(self.anchor.blocks)
         self.features = BlockOutputs(nets.G.blocks)  # filled by the training loop's G(z)
-        return nets
+        self.patch_d: PatchLevelD | None = None
+        if not self.config["patch"]:
+            return nets
+        shapes, side = block_feature_shapes(nets)
+        device = next(nets.D.parameters()).device
+        block = patch_block(shapes, side, self.config["patch_block"])
+        self.patch_d = PatchLevelD(nets.D, block, shapes[block][0]).to(device)
+        self.anchor_z = torch.randn(self.config["anchors"], nets.G.z_dim)  # the cell's seeded torch RNG
+        return ganbench.Nets(nets.G, self.patch_d)
+
+    def begin_step(self, step, z):
+        if self.patch_d is None:
+            return z
+        anchored = step % self.config["anchor_every"] == 0
+        self.patch_d.patch_level = not anchored
+        if not anchored:
+            return z
+        self.anchor_z = self.anchor_z.to(z.device)
+        turn = step // self.config["anchor_every"] - 1
+        return anchor_latents(self.anchor_z, turn, z, self.config["anchor_std"])
 
     def generator_loss(self, nets, step):
         with torch.no_grad():
@@ -54,6 +156,13 @@ class CDC(ganbench.Strategy):
             adapted = similarity_distributions(self.features.outputs[i])
             terms.append(F.kl_div(adapted.log(), target, reduction="batchmean"))
         return self.config["lambda"] * torch.stack(terms).mean() if terms else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"anchor_z": self.anchor_z.cpu()} if self.patch_d is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "anchor_z" in state:
+            self.anchor_z = state["anchor_z"]
 
 
 @ganbench.hookimpl

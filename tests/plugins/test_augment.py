@@ -105,6 +105,18 @@ def test_ada_adapts_p_from_the_sign_of_real_logits(registry):
     assert again.p == 1.0
 
 
+def test_ada_counts_images_not_patches(registry):
+    # a patch-level D (CDC) gives 16 logits per image: p still moves by images seen, the sign is their mean
+    ada = _augment(registry, "ada:kimg=0.16,interval=4")
+    for _ in range(4):
+        ada.observe(torch.cat([torch.ones(4, 12), -torch.ones(4, 4)], dim=1))  # r_t = 0.5 < 0.6
+    assert ada.p == 0.0
+    ada.load_state_dict({**ada.state_dict(), "p": torch.tensor(0.5)})
+    for _ in range(4):
+        ada.observe(torch.cat([torch.ones(4, 14), -torch.ones(4, 2)], dim=1))  # r_t = 0.75 > 0.6
+    assert ada.p == pytest.approx(0.5 + 16 / 160)
+
+
 def test_the_training_loop_feeds_ada_and_records_p(tmp_path, tiny_grid, fixture_plugins):
     from ganbench import run_matrix
 

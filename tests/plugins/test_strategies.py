@@ -119,6 +119,57 @@ def test_cdc_consistency_is_zero_at_the_source_and_grows_with_drift(source, make
     assert all(not p.requires_grad for p in strategy.anchor.parameters())
 
 
+def test_cdc_alternates_anchor_latents_and_the_image_d_with_random_latents_and_a_patch_d(source, make_strategy):
+    from ganbench_plugins.strategies.cdc import PatchLevelD
+
+    strategy = make_strategy("cdc")
+    reference = tiny_nets(seed=0)
+    source.load_into(reference)
+    nets = strategy.adapt(tiny_nets(seed=1), source)
+    assert isinstance(nets.D, PatchLevelD) and nets.D.blocks is nets.D.inner.blocks
+    # tiny DCGAN D blocks output 16, 8 and 4 px maps: the head reads the first at most 32 / 8 = 4 px wide
+    assert nets.D.patch_head.in_channels == 16
+    assert set(nets.D.state_dict()) == {f"inner.{k}" for k in reference.D.state_dict()} | {
+        "patch_head.weight", "patch_head.bias"}  # fmt: skip
+    z = torch.randn(4, nets.G.z_dim, generator=torch.Generator().manual_seed(0))
+    images = reference.G(z).detach()
+
+    assert strategy.begin_step(1, z) is z  # steps 1-3: random latents, one logit per 4x4 patch position
+    patch_logits = nets.D(images)
+    assert patch_logits.shape == (4, 16)
+    patch_logits.sum().backward()
+    assert nets.D.patch_head.weight.grad.abs().sum() > 0
+    assert nets.D.inner.head.weight.grad is None  # the image-level head played no part
+    nets.D.zero_grad(set_to_none=True)
+
+    anchored = strategy.begin_step(8, z)  # every 4th step: the anchor regions, the whole-image D
+    anchors = strategy.anchor_z
+    assert anchors.shape == (10, nets.G.z_dim)
+    # the second anchor step takes anchors 4-7 (in turn), each moved by 0.05 times the loop's draw
+    torch.testing.assert_close(anchored, anchors[4:8] + 0.05 * z)
+    with torch.no_grad():
+        torch.testing.assert_close(nets.D(images), reference.D(images), rtol=0, atol=1e-5)
+    assert strategy.begin_step(12, z)[0].sub(anchors[8]).abs().max() <= 0.05 * z[0].abs().max() + 1e-6
+
+    again = make_strategy("cdc")
+    again.adapt(tiny_nets(seed=1), source)
+    again.load_state_dict(strategy.state_dict())  # a resumed cell keeps its anchors
+    torch.testing.assert_close(again.anchor_z, anchors)
+
+    plain = make_strategy("cdc:patch=false")
+    plain_nets = plain.adapt(tiny_nets(seed=1), source)
+    assert not isinstance(plain_nets.D, PatchLevelD) and plain.begin_step(4, z) is z
+
+
+def test_cdc_patch_block_must_name_a_feature_map(source, make_strategy):
+    from ganbench.errors import GanbenchError
+
+    strategy = make_strategy("cdc:patch_block=0")
+    assert strategy.adapt(tiny_nets(), source).D.patch_head.in_channels == 4  # block 0: the 16 px map
+    with pytest.raises(GanbenchError, match=r"cdc:patch_block=7: .* choose one of 0, 1, 2"):
+        make_strategy("cdc:patch_block=7").adapt(tiny_nets(), source)
+
+
 def test_strategies_needing_a_source_say_so(make_strategy):
     from ganbench.errors import GanbenchError
 
