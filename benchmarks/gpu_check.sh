@@ -13,11 +13,14 @@
 #           Ray cluster with --gpus-per-cell 0.25, against the local executor one at a time: wall seconds of each
 #   stylegan2  config-f at 256 px loaded from a random rosinality-format checkpoint, the FFHQ 10-shot recipe:
 #           s/kimg in fp32, bf16, channels-last, compile (benchmarks/stylegan2_speed.py)
+#   ffhq-cell  one cell of protocols/ffhq-10shot.toml through `ganbench run matrix` at the real size (a random
+#           config-f checkpoint, a generated 256-px folder target), 200 steps, 500 samples, per precision /
+#           compile variant (benchmarks/ffhq_cell.py)
 # Logs, leaderboards (leaderboard-<grid>-<gpu>.csv/.md) and the run directories (runs.tar.gz) land in OUT_DIR.
 set -uo pipefail
 out=${1:?usage: benchmarks/gpu_check.sh OUT_DIR [tests|bench|default|archs]...}
 shift
-stages=${*:-tests bench fid default archs ray stylegan2}
+stages=${*:-tests bench fid default archs ray stylegan2 ffhq-cell}
 seeds=${SEEDS:-0,1,2}
 mkdir -p "$out"
 runs="$out/runs"
@@ -62,6 +65,9 @@ for stage in $stages; do
         done ;;
     stylegan2)  # config-f at 256 px from a random rosinality-format checkpoint: s/kimg fp32 / bf16 / compile
         python benchmarks/stylegan2_speed.py --device cuda 2>&1 | tee "$out/stylegan2-speed.txt" || status=1 ;;
+    ffhq-cell)  # the protocol's cell at the real size: s/kimg, eval seconds, peak memory per variant
+        python benchmarks/ffhq_cell.py --device cuda --out "$out/ffhq-cell" 2>&1 | tee "$out/ffhq-cell.txt" || status=1
+        rm -rf "$out/ffhq-cell/random-config-f.pt" "$out/ffhq-cell/target" ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
     esac
 done

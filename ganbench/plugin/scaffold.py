@@ -53,6 +53,7 @@ class {cls}(ganbench.Strategy):
     # Also available (see docs/plugin-hooks.md):
     #   def discriminator_loss(self, nets, step): ...   an extra term for D's loss
     #   def param_groups(self, net): ...                optimizer groups; a group's "lr_mult" scales the lr
+    #   def begin_step(self, step, z): ...              the latents each step trains on (default: z)
 
 
 @ganbench.hookimpl
