@@ -9,7 +9,9 @@ The step and sample counts are cut so that it ends in minutes; each variant is a
 precision and compilation are measured side by side on the same cell:
 
     python benchmarks/ffhq_cell.py --device cuda --variants fp32,bf16,compile,bf16+compile   # a GPU
-    python benchmarks/ffhq_cell.py --device cpu --steps 8 --eval-samples 50                   # any CPU
+    python benchmarks/ffhq_cell.py --device cpu --variants fp32 --steps 8 --eval-samples 50   # any CPU
+
+Variants join parts with "+": fp32 (the default precision), bf16, compile, channels_last.
 
 Prints, per variant, the cell's status, s/kimg (median step time over batch 4), fine-tuning and evaluation
 seconds, peak memory and the metrics, then the s/kimg ratios to fp32. FID against random digits from random
@@ -90,7 +92,8 @@ def main() -> None:
                 "--metrics", args.metrics, "--finetune-steps", str(args.steps), "--eval-every", "0",
                 "--eval-samples", str(args.eval_samples), "--device", args.device, "--quiet",
                 "--precision", "bf16" if "bf16" in parts else "fp32",
-                "--compile" if "compile" in parts else "--no-compile", "--out", str(root / f"runs-{variant}"),
+                "--compile" if "compile" in parts else "--no-compile",
+                "--channels-last" if "channels_last" in parts else "--no-channels-last", "--out", str(root / f"runs-{variant}"),
             ]  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True)
             records = [json.loads(p.read_text()) for p in (root / f"runs-{variant}").glob("*/cells/*.json")]
