@@ -350,9 +350,10 @@ class Augmentation(Plugin):
         raise NotImplementedError
 
     def observe(self, real_logits: torch.Tensor) -> None:
-        """Called by the training loop at every D step with D's logits on the (augmented) real images, detached,
-        ``(N,)`` or ``(N, patches)`` when a strategy judges patches (CDC): what an adaptive augmentation (ADA) adjusts its strength from. Keep it on the device (no ``.item()``),
-        so the loop never synchronizes per step. The default ignores them."""
+        """Called by the training loop at every D step with D's logits on the (augmented) real images, detached:
+        ``(N,)``, or ``(N, patches)`` when a strategy judges patches (CDC). What an adaptive augmentation (ADA)
+        adjusts its strength from. Keep it on the device (no ``.item()``), so the loop never synchronizes per
+        step. The default ignores them."""
 
     def state_dict(self) -> dict[str, Any]:
         """State that changes during training (an adaptive probability), saved with every checkpoint."""

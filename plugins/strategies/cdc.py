@@ -62,6 +62,8 @@ class PatchLevelD(nn.Module):
             object.__setattr__(self, name, getattr(D, name))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the whole of D runs on patch steps too (its blocks after the patch block are the cheap, low-resolution
+        # ones): stopping it early would need each architecture's D to be a plain chain of its blocks
         logits = self.inner(x)
         if not self.patch_level:
             return logits
