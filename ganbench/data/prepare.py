@@ -30,6 +30,7 @@ class PreparedData:
     labels: torch.Tensor | None
     content_key: str  # sha256 of the images: what reference statistics are cached by
     provenance: dict[str, Any] = field(default_factory=dict)  # the dataset's provenance() after load()
+    shots: torch.Tensor | None = None  # positions of the dataset's own (released) training images, if it has them
 
     def __len__(self) -> int:
         return len(self.images)
@@ -63,8 +64,9 @@ def _build(ref: PluginRef, dataset: Dataset, resolution: int, channels: int, pat
     provenance = dict(dataset.provenance())
     selected = select_classes(raw, ref)
     images = convert_channels(resize_images(selected.images, resolution), channels)
-    data = PreparedData(images, selected.labels, tensor_hash(images), provenance)
-    blob = {"images": data.images, "labels": data.labels, "content_key": data.content_key, "provenance": provenance}
+    data = PreparedData(images, selected.labels, tensor_hash(images), provenance, selected.shots)
+    blob = {"images": data.images, "labels": data.labels, "content_key": data.content_key, "provenance": provenance,
+            "shots": data.shots}  # fmt: skip
     if data.labels is not None:
         blob["labels_key"] = tensor_hash(data.labels)
     buffer = io.BytesIO()
@@ -80,8 +82,10 @@ def _read_prepared(path: Path) -> tuple[PreparedData | None, str | None]:
         return None, None
     try:
         blob = torch.load(path, weights_only=True)
-        images, labels, key = blob["images"], blob.get("labels"), blob["content_key"]
+        images, labels, key, shots = blob["images"], blob.get("labels"), blob["content_key"], blob.get("shots")
         matches = tensor_hash(images) == key
+        if shots is not None and (shots.ndim != 1 or len(shots) == 0 or int(shots.max()) >= len(images)):
+            return None, "its shot positions do not fit its images"
         labels_match = labels is None or "labels_key" not in blob or tensor_hash(labels) == blob["labels_key"]
     except FileNotFoundError:
         return None, None
@@ -91,7 +95,7 @@ def _read_prepared(path: Path) -> tuple[PreparedData | None, str | None]:
         return None, "its images do not match their sha256"
     if not labels_match:
         return None, "its labels do not match their sha256"
-    return PreparedData(images, labels, key, blob.get("provenance", {})), None
+    return PreparedData(images, labels, key, blob.get("provenance", {}), shots), None
 
 
 def _remember(path: Path, ref: PluginRef, fingerprint: tuple[str, str] | None) -> None:
@@ -144,7 +148,16 @@ def select_classes(data: ImageSet, ref: PluginRef) -> ImageSet:
     if not mask.any():
         present = format_int_set(sorted(set(data.labels.tolist())))
         raise GanbenchError(f"{ref.label} selects no images; its classes are {present}")
-    return ImageSet(data.images[mask], data.labels[mask])
+    shots = None
+    if data.shots is not None:
+        kept = mask[data.shots]
+        if not kept.all():
+            raise GanbenchError(
+                f"{ref.label}: {int((~kept).sum())} of its {len(data.shots)} released shots are not in the selected "
+                "classes; select their classes too, or leave the shots out of the dataset"
+            )
+        shots = (mask.cumsum(0) - 1)[data.shots]  # their positions among the selected images
+    return ImageSet(data.images[mask], data.labels[mask], shots)
 
 
 def resize_images(images: torch.Tensor, resolution: int, batch: int = 1024) -> torch.Tensor:
@@ -172,9 +185,26 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     raise GanbenchError(f"cannot convert {have}-channel images to {channels} channels; use --channels 1 or 3")
 
 
-def select_shots(n_available: int, shots: int, seed: int) -> torch.Tensor:
-    """Indices of a seeded random subset of ``shots`` images (sorted), the same on every machine."""
+def select_shots(n_available: int, shots: int, seed: int, released: torch.Tensor | None = None) -> torch.Tensor:
+    """Positions of a cell's ``shots`` training images (sorted), the same on every machine: a seeded random
+    subset of the ``n_available`` images, or, for a dataset with ``released`` shots, those (all of them when
+    ``shots`` is their number, whatever the seed; else a seeded subset of them)."""
+    if released is not None:
+        if shots > len(released):
+            raise GanbenchError(
+                f"{shots} shots requested but the target comes with {len(released)} released shots; "
+                f"use --shots {len(released)} or fewer"
+            )
+        if shots == len(released):
+            return released.sort().values
+        generator = torch.Generator().manual_seed(seed)
+        return released[torch.randperm(len(released), generator=generator)[:shots]].sort().values
     if shots > n_available:
         raise GanbenchError(f"{shots} shots requested but only {n_available} images are available")
     generator = torch.Generator().manual_seed(seed)
     return torch.randperm(n_available, generator=generator)[:shots].sort().values
+
+
+def shot_positions(target: PreparedData, shots: int, seed: int) -> torch.Tensor:
+    """The positions of a cell's training images in its prepared target (see :func:`select_shots`)."""
+    return select_shots(len(target), shots, seed, target.shots)

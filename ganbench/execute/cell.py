@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ganbench.data.prepare import prepare_dataset, select_shots
+from ganbench.data.prepare import prepare_dataset, shot_positions
 from ganbench.errors import Diverged, GanbenchError
 from ganbench.execute.checkpoint import Checkpoints
 from ganbench.execute.context import RunContext, resolve_device
@@ -29,6 +29,7 @@ from ganbench.execute.training import TrainConfig, generate, train_gan
 from ganbench.grid.cells import Cell
 from ganbench.plugin.contracts import Nets, Strategy
 from ganbench.plugin.manager import describe_failure, load_registry
+from ganbench.store.cache import tensor_hash
 from ganbench.store.provenance import now, versions
 from ganbench.store.records import MetricColumn, cell_fields, headline_column
 
@@ -97,7 +98,7 @@ def _run_cell(
     metrics = [registry.create(registry.resolve("metric", m)) for m in cell.metrics]
     arch = registry.create(registry.resolve("architecture", cell.arch))
     target = prepare_dataset(registry.resolve("dataset", cell.target), registry, cell.resolution, cell.channels)
-    shot_index = select_shots(len(target), cell.shots, cell.seed)
+    shot_index = shot_positions(target, cell.shots, cell.seed)
     shots = target.images[shot_index]
     parts = target_parts(cell.protocol, target, shot_index)
     weights = arch.provenance()
@@ -161,6 +162,7 @@ def _run_cell(
         "peak_eval_mb": memory.peak("eval"), "peak_mem_kind": memory.kind,
         "device": device_name(device), "n_gen": cell.budget.eval_samples,
         **describe(cell.protocol, parts), "n_target": len(target), "reference_key": set_key(parts, "reference"),
+        "shots_from": "seed" if target.shots is None else "released", "shots_key": tensor_hash(shots),
         **selected, "source_checkpoint": source.sha256 if source else None,
         **result.resumed.record(), "checkpoint_every": context.checkpoint.describe() if checkpoints else None,
         "channels_last": context.channels_last, "compiled": context.compile,

@@ -141,10 +141,10 @@ def _check_plan(plan: Plan) -> tuple[dict[str, PreparedData], dict[str, Any]]:
 def _check_protocol(cell: Cell, target: PreparedData) -> None:
     """The cell's evaluation sets drawn as the cell will draw them: a validation split or a reference too large
     or too small for the target fails here, before anything trains, rather than in every cell."""
-    from ganbench.data.prepare import select_shots
+    from ganbench.data.prepare import shot_positions
     from ganbench.execute.evaluation import target_parts
 
-    parts = target_parts(cell.protocol, target, select_shots(len(target), cell.shots, cell.seed))
+    parts = target_parts(cell.protocol, target, shot_positions(target, cell.shots, cell.seed))
     n_ref = len(parts.index["reference"])
     if n_ref < 2:
         raise GanbenchError(

@@ -39,7 +39,7 @@ KNOWN_SOURCES: tuple[dict[str, str], ...] = (
     {"name": "babies, sunglasses, sketches, amedeo (Modigliani), otto (Dix), raphael", "kind": "10-shot targets",
      "what": "the 10-shot image folders and the full target sets that FID is computed against",
      "where": "github.com/utkarshojha/few-shot-gan-adaptation (data links in its README); use "
-              "--target folder:path=DIR (the full set) and --shots 10"},
+              "--target folder:path=FULL,shots_dir=TEN (the full set, the released 10) and --shots 10"},
     {"name": "afhq (cat, dog, wild)", "kind": "target",
      "what": "Animal Faces-HQ, 512 px, 5k images per class",
      "where": "github.com/clovaai/stargan-v2 (download script); use --target folder:path=DIR/train/cat"},

@@ -174,16 +174,28 @@ class Strategy(Plugin):
 
 @dataclass
 class ImageSet:
-    """uint8 images ``(N, C, H, W)`` and, when the dataset has them, int64 labels ``(N,)``."""
+    """uint8 images ``(N, C, H, W)`` and, when the dataset has them, int64 labels ``(N,)``.
+
+    ``shots``: for a dataset that comes with its own training images (the 10 images a few-shot paper released
+    beside its full evaluation set), their positions among ``images``, distinct int64; every cell then trains
+    on those instead of a seeded draw. None (the default): shots are drawn by each cell's seed.
+    """
 
     images: torch.Tensor
     labels: torch.Tensor | None = None
+    shots: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
             raise ValueError(f"images must be uint8 N x C x H x W, got {self.images.dtype} {tuple(self.images.shape)}")
         if self.labels is not None and len(self.labels) != len(self.images):
             raise ValueError("labels and images differ in length")
+        if self.shots is not None:
+            shots = self.shots
+            if shots.ndim != 1 or shots.dtype != torch.int64 or len(shots) == 0:
+                raise ValueError(f"shots must be a non-empty 1-D int64 tensor, got {shots.dtype} {tuple(shots.shape)}")
+            if int(shots.min()) < 0 or int(shots.max()) >= len(self.images) or len(shots.unique()) != len(shots):
+                raise ValueError(f"shots must be distinct positions among the {len(self.images)} images")
 
     def __len__(self) -> int:
         return len(self.images)

@@ -36,7 +36,7 @@ COST_AND_PROVENANCE_COLUMNS = [
     "resolution", "channels", "pretrain_steps", "finetune_steps", "batch_size", "lr", "betas", "ema", "r1_gamma",
     "r1_every", "train_precision", "channels_last", "compiled", "augment_p", "source_file",
     "eval_samples", "eval_every", "n_gen", "reference", "reference_samples", "n_target", "n_ref", "n_heldout",
-    "n_val", "reference_key", "select_on", "selected_step",
+    "n_val", "shots_from", "shots_key", "reference_key", "select_on", "selected_step",
     "fid_mode", "inception_sha1", "ganbench_version", "torch_version", "cleanfid_version",
     "git_revision", "finished_at", "error",
 ]  # fmt: skip

@@ -185,3 +185,34 @@ def test_sample_begins_with_the_evaluated_images_and_is_deterministic(tmp_path):
     more = evaluator._sample(G, first, 20)
     assert len(more) == 20 and torch.equal(more[:6], first) and torch.equal(more, evaluator._sample(G, first, 20))
     assert torch.equal(evaluator._sample(G, first, 4), first[:4])
+
+
+def test_cells_of_a_target_with_released_shots_train_on_them_for_every_seed(tiny_run, tmp_path, invoke,
+                                                                          assert_one_line_error):  # fmt: skip
+    import numpy as np
+    from PIL import Image
+    from tiny_settings import TINY_OPTIONS
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "shots").mkdir()
+    for i in range(20):
+        image = Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8))
+        image.save(tmp_path / "full" / f"{i:02d}.png")
+        if i in (4, 11, 15):
+            image.save(tmp_path / "shots" / f"shot-{i}.png")
+    spec = f"folder:path={tmp_path / 'full'},shots_dir={tmp_path / 'shots'},size=16"
+    summary = tiny_run(tmp_path / "runs", strategy="finetune", target=spec, shots=3, seeds="0,1", metrics="fid")
+    records = [r for r in summary.records if r["strategy"] == "finetune"]
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records), [r.get("error") for r in records]
+    assert {r["shots_from"] for r in records} == {"released"} and records[0]["n_target"] == 20
+    assert records[0]["shots_key"] == records[1]["shots_key"]  # the same three images, whatever the seed
+    drawn = tiny_run(tmp_path / "drawn", strategy="finetune", target=f"folder:path={tmp_path / 'full'},size=16",
+                     shots=3, seeds="0,1", metrics="fid", baseline=False)  # fmt: skip
+    assert {r["shots_from"] for r in drawn.records} == {"seed"}
+    assert len({r["shots_key"] for r in drawn.records}) == 2 and records[0]["shots_key"] not in {
+        r["shots_key"] for r in drawn.records
+    }
+    options = [o for o in TINY_OPTIONS if not o.startswith(("--target", "--shots"))]
+    result = invoke("run", "matrix", *options, "--target", spec, "--shots", "5", "--dry-run", "--out", tmp_path / "x")
+    assert_one_line_error(result, "comes with 3 released shots", "--shots 3 or fewer")

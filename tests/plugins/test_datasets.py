@@ -17,7 +17,7 @@ from ganbench_plugins.datasets.torchvision_sets import read_idx
 from PIL import Image
 
 import ganbench.execute.context as context_module
-from ganbench.data.prepare import prepare_dataset, prepared_path
+from ganbench.data.prepare import prepare_dataset, prepared_path, select_shots
 from ganbench.data.roots import DataNotFound, data_roots
 from ganbench.errors import GanbenchError
 from ganbench.testing import check_dataset
@@ -341,6 +341,72 @@ def test_unreadable_files_are_named_or_skipped_and_counted(registry, tmp_path, c
     assert dataset.provenance()["skipped_files"] == 2 and dataset.provenance()["files"] == 3
     data = prepare_dataset(registry.resolve("dataset", f"folder:path={tmp_path},skip_bad=true"), registry, 16, 3)
     assert data.provenance["skipped_files"] == 2  # kept with the cached tensor
+
+
+def _write_target_with_released_shots(root, n=12, size=8, external=1, classes=False):
+    """A full set of ``n`` random images and a shots folder holding 3 of them, re-saved under other names,
+    and ``external`` images that are not in the full set; with ``classes``, both in class subfolders (image i
+    in c{i % 2}, the shots in c1)."""
+    images = [_gradient(size, size, seed=i) for i in range(n + external)]
+    for i in range(n):
+        folder = root / "full" / (f"c{i % 2}" if classes else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[i]).save(folder / f"{i:03d}.png")
+    (root / "shots" / ("c1" if classes else "")).mkdir(parents=True, exist_ok=True)
+    for j, i in enumerate([9, 3, 5]):  # saved as BMP: other bytes, the same pixels
+        Image.fromarray(images[i]).save(root / "shots" / ("c1" if classes else "") / f"shot{j}.bmp")
+    for k in range(external):
+        Image.fromarray(images[n + k]).save(root / "shots" / ("c1" if classes else "") / f"z-extra{k}.png")
+    return images
+
+
+def test_released_shots_are_found_among_the_full_set_or_added(registry, tmp_path):
+    images = _write_target_with_released_shots(tmp_path)
+    dataset = create(registry, f"folder:path={tmp_path / 'full'},shots_dir={tmp_path / 'shots'},size=8")
+    data = dataset.load()
+    assert len(data) == 13  # 12 + the one shot that is not in the full set
+    assert data.shots.tolist() == [9, 3, 5, 12]  # in the shots folder's (sorted) file order
+    for position, original in zip(data.shots.tolist(), [9, 3, 5, 12]):
+        assert np.array_equal(data.images[position].permute(1, 2, 0).numpy(), images[original])
+    assert dataset.provenance()["shots"] == 4 and dataset.provenance()["shots_added"] == 1
+    assert dataset.size_hint() is None  # unknown until the shots are matched
+    plain = create(registry, f"folder:path={tmp_path / 'full'},size=8").load()
+    assert plain.shots is None and torch.equal(plain.images, data.images[:12])
+
+
+def test_released_shots_survive_preparation_and_class_selection(registry, tmp_path):
+    _write_target_with_released_shots(tmp_path, classes=True)
+    spec = f"folder:path={tmp_path / 'full'},shots_dir={tmp_path / 'shots'},size=8"
+    whole = prepare_dataset(registry.resolve("dataset", spec), registry, 8, 3)
+    assert whole.shots.tolist() == [10, 7, 8, 12]  # c0: images 0, 2, ..., 10; c1: 1, 3, ..., 11; the added one
+    assert whole.labels[whole.shots].tolist() == [1, 1, 1, 1]
+    again = prepare_dataset(registry.resolve("dataset", spec), registry, 8, 3)  # from the cache
+    assert torch.equal(again.shots, whole.shots)
+    odd = prepare_dataset(registry.resolve("dataset", spec + ",classes=1"), registry, 8, 3)
+    assert len(odd) == 7 and odd.shots.tolist() == [4, 1, 2, 6]  # c1's 6 images, then the added one
+    assert torch.equal(odd.images[odd.shots], whole.images[whole.shots])
+    with pytest.raises(GanbenchError, match="4 released shots are not in the selected classes"):
+        prepare_dataset(registry.resolve("dataset", spec + ",classes=0"), registry, 8, 3)
+
+
+def test_a_released_shot_outside_every_class_and_a_missing_shots_dir_are_one_line(registry, tmp_path):
+    _write_target_with_released_shots(tmp_path, classes=True)
+    Image.fromarray(_gradient(8, 8, seed=99)).save(tmp_path / "shots" / "loose.png")
+    with pytest.raises(GanbenchError, match="loose.png is not among the folder's images"):
+        create(registry, f"folder:path={tmp_path / 'full'},shots_dir={tmp_path / 'shots'},size=8").load()
+    with pytest.raises(DataNotFound, match="shots_dir .* does not exist"):
+        create(registry, f"folder:path={tmp_path / 'full'},shots_dir={tmp_path / 'nope'}").locate()
+
+
+def test_cells_train_on_the_released_shots_whatever_the_seed():
+    released = torch.tensor([40, 3, 17])
+    for seed in range(4):
+        assert select_shots(50, 3, seed, released).tolist() == [3, 17, 40]
+    subsets = {tuple(select_shots(50, 2, seed, released).tolist()) for seed in range(8)}
+    assert len(subsets) > 1 and all(set(s) <= {3, 17, 40} for s in subsets)
+    assert select_shots(50, 2, 5, released).tolist() == select_shots(50, 2, 5, released).tolist()
+    with pytest.raises(GanbenchError, match="comes with 3 released shots; use --shots 3 or fewer"):
+        select_shots(50, 4, 0, released)
 
 
 def test_folder_missing_or_empty_is_one_line(registry, tmp_path):
