@@ -12,7 +12,7 @@ import io
 import json
 import pickle
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from ganbench.execute.context import RunContext, resolve_device
 from ganbench.execute.sources import is_checkpoint_spec, load_checkpoint_source
 from ganbench.execute.timing import device_name
 from ganbench.execute.training import TrainConfig, train_gan
-from ganbench.grid.cells import Cell
+from ganbench.grid.cells import Cell, Recipe
 from ganbench.plugin.contracts import Nets, SourceCheckpoint, Strategy
 from ganbench.plugin.manager import describe_failure, load_registry
 from ganbench.plugin.options import parse_spec
@@ -54,6 +54,9 @@ class PretrainJob:
     arch_weights: str = ""
     #: a checkpoint source: the file on the planner's machine (its sha256 is in ``source``); "" when trained
     checkpoint: str = ""
+    #: the grid's training recipe (Adam betas, EMA, R1, precision): a source is trained the way its cells
+    #: fine-tune, as the StyleGAN2 papers' sources were; with EMA the source's G is the moving average
+    recipe: Recipe = field(default_factory=Recipe)
 
     @classmethod
     def for_cell(cls, cell: Cell, registry: Registry) -> PretrainJob:
@@ -64,7 +67,7 @@ class PretrainJob:
             return cls(cell.arch, cell.source, cell.resolution, cell.channels, 0, 0, 0.0, 0, weights_text(weights),
                        checkpoint=cell.source_file or "")  # fmt: skip
         return cls(cell.arch, cell.source, cell.resolution, cell.channels, b.pretrain_steps, b.batch_size, b.lr,
-                   cell.seed, weights_text(weights))  # fmt: skip
+                   cell.seed, weights_text(weights), recipe=cell.recipe)  # fmt: skip
 
     @property
     def key(self) -> str:
@@ -72,6 +75,8 @@ class PretrainJob:
         if not identity["arch_weights"]:  # keeps the keys of plain architectures as they were
             identity.pop("arch_weights")
         identity.pop("checkpoint")  # where the file lies is not what it is (its sha256, in ``source``)
+        if self.recipe == Recipe():  # keeps the keys of sources trained with the plain loop as they were
+            identity.pop("recipe")
         return stable_hash({"pretrain": identity, "version": 1})[:20]
 
     def folder(self, context: RunContext) -> Path:
@@ -182,14 +187,16 @@ def _pretrain(job: PretrainJob, context: RunContext, progress: bool) -> SourceCh
     torch.manual_seed(job.seed)
     G, D = registry.create(registry.resolve("architecture", job.arch)).build(job.resolution, job.channels)
     nets = Nets(G.to(device), D.to(device))
-    config = TrainConfig(job.steps, job.batch_size, job.lr, job.seed)
+    config = TrainConfig(job.steps, job.batch_size, job.lr, job.seed, recipe=job.recipe,
+                         channels_last=context.channels_last, compile=context.compile)  # fmt: skip
     desc = f"pretrain on {job.source.split(':')[0]}"
     folder = job.folder(context)
     identity = {"pretrain": job.key, "code": context.git_revision or versions()["ganbench_version"]}
     checkpoints = Checkpoints(folder / RESUME_FILE, context.checkpoint, identity, progress=progress)
     result = train_gan(nets, Strategy(), source.images.to(device), config, desc=desc, progress=progress,
                        checkpoints=checkpoints)  # fmt: skip
-    state = {"generator": _cpu_state(nets.G), "discriminator": _cpu_state(nets.D)}
+    generator = result.ema if result.ema is not None else nets.G  # rosinality's g_ema, what cells start from
+    state = {"generator": _cpu_state(generator), "discriminator": _cpu_state(nets.D)}
     data = atomic_torch_save(folder / "checkpoint.pt", state)
     meta = {"key": job.key, "job": asdict(job), "sha256": _sha256(data), "seconds": result.train_seconds,
             "step_ms": statistics.median(result.step_ms) if result.step_ms else None,

@@ -105,3 +105,33 @@ def test_channels_last_changes_no_number(registry):
     b = train_gan(_nets(registry), Strategy(), _data(), TrainConfig(3, 4, 1e-3, 0, channels_last=True),
                   progress=False)  # fmt: skip
     assert a.losses["g_adv"] == pytest.approx(b.losses["g_adv"], rel=1e-4)
+
+
+def test_a_source_is_pretrained_with_the_grid_recipe_and_keeps_its_moving_average(
+    tmp_path, monkeypatch, fixture_plugins, tiny_grid
+):
+    import dataclasses
+
+    import ganbench.execute.pretrain as pretrain_module
+    from ganbench.execute.plan import plan_matrix
+
+    plain = plan_matrix(tiny_grid(strategy="finetune", baseline=False), tmp_path, plugins_dirs=[fixture_plugins])
+    plan = plan_matrix(tiny_grid(strategy="finetune", baseline=False, ema=0.5, betas="0,0.99"), tmp_path,
+                       plugins_dirs=[fixture_plugins])  # fmt: skip
+    (plain_job,), (job,) = plain.pretrain.values(), plan.pretrain.values()
+    assert plain_job.recipe == Recipe() and job.recipe == Recipe(betas=(0.0, 0.99), ema=0.5)
+    assert job.key != plain_job.key == dataclasses.replace(job, recipe=Recipe()).key
+    trained = []
+
+    def spy(nets, strategy, data, config, **kwargs):
+        trained.append((config, nets, result := train_gan(nets, strategy, data, config, **kwargs)))
+        return result
+
+    monkeypatch.setattr(pretrain_module, "train_gan", spy)
+    source, info = pretrain_module.ensure_pretrained(job, plan.context, progress=False)
+    [(config, nets, result)] = trained
+    assert config.recipe == job.recipe and info["pretrain_cache_hit"] is False
+    ema, raw = result.ema.state_dict(), nets.G.state_dict()
+    assert all(torch.equal(source.generator[k], ema[k].cpu()) for k in ema)  # the source G: the moving average
+    assert any(not torch.equal(ema[k], raw[k]) for k in ema)  # which is not the last trained G
+    assert pretrain_module.load_pretrained(job, plan.context).meta["job"]["recipe"]["ema"] == 0.5
