@@ -105,7 +105,9 @@ def test_interrupting_the_driver_cancels_its_tasks_and_the_same_command_resumes(
                f"--plugins-dir={FIXTURE_PLUGINS}", "--strategy=dies-once:sleep=0.5", "--no-baseline",
                "--finetune-steps=30", "--eval-every=30", "--checkpoint-every=1", "--executor=ray",
                f"--ray-address={address}", "--out", str(tmp_path / "runs"), "--quiet"]  # fmt: skip
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a test run started in the background inherits SIGINT ignored; a user's Ctrl-C reaches a foreground driver
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         checkpoints = tmp_path / "runs"
         deadline = time.monotonic() + 180
