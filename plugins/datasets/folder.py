@@ -225,11 +225,10 @@ class Folder(ganbench.Dataset):
         same of ``shots_dir``, when there is one)."""
         root, shots = self._root(), self._shots_root()
         h = hashlib.sha256(str(root.resolve()).encode())
-        for folder, prefix in ((root, ""), (shots, f"\0shots\0{shots.resolve()}" if shots else "")):
-            h.update(prefix.encode())
-            for path in image_files(folder) if folder else ():
-                stat = path.stat()
-                h.update(f"\0{path.relative_to(folder).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+        _hash_listing(h, root)
+        if shots:
+            h.update(f"\0shots\0{shots.resolve()}".encode())
+            _hash_listing(h, shots)
         return h.hexdigest()
 
     def provenance(self) -> dict[str, Any]:
@@ -313,6 +312,13 @@ class Folder(ganbench.Dataset):
             {"shots_dir": str(shots_root.resolve()), "shots": len(files), "shots_added": added}
         )  # fmt: skip
         return torch.tensor(positions, dtype=torch.int64)
+
+
+def _hash_listing(h, root: Path) -> None:
+    """Feed every image file's relative path, size and mtime under ``root`` into the hash ``h``."""
+    for path in image_files(root):
+        stat = path.stat()
+        h.update(f"\0{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
 
 
 def _pixel_key(array: np.ndarray) -> tuple:
