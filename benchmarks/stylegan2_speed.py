@@ -19,11 +19,12 @@ from pathlib import Path
 
 import torch
 
-from ganbench.execute.sources import file_sha256, load_checkpoint_source
+from ganbench.execute.sources import load_checkpoint_source
 from ganbench.execute.training import TrainConfig, train_gan
 from ganbench.grid.cells import Recipe
 from ganbench.plugin.contracts import Nets, Strategy
 from ganbench.plugin.manager import load_registry
+from ganbench.store.cache import file_sha256
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Wall time of one full GAN training step per registered architecture, at its default options.
 
-One step is what :func:`ganbench.training.train_gan` does per iteration: G makes a batch, D takes an Adam
+One step is what :func:`ganbench.execute.training.train_gan` does per iteration: G makes a batch, D takes an Adam
 step on real and generated images (non-saturating logistic loss), then G takes one through D. Batch 64,
 32 px, 1 channel (the default job's sizes), on the CPU and, when there is one, on CUDA (the device is
 synchronized inside the timed function, so kernels are counted, not just launched).

@@ -10,10 +10,10 @@ import traceback
 
 import click
 
+from ganbench.context import RunContext
 from ganbench.errors import GanbenchError, one_line
-from ganbench.execute.context import RunContext
 from ganbench.grid.config import Grid
-from ganbench.report import text
+from ganbench.report import cell_view, listings
 
 DEFAULT = Grid()
 
@@ -100,64 +100,50 @@ def run() -> None:
     """Run experiments."""
 
 
-def _list_opt(name: str, help_text: str):
-    return click.option(name, default=None, metavar="LIST", help=help_text)
+def grid_options(command):
+    """One option per field of :class:`Grid` that has one (``setting(option=True)``), made from the field: its
+    name (``--finetune-steps``), type, choices and help, with the default ``Grid()`` holds."""
+    import typing
+    from dataclasses import fields
+
+    types = typing.get_type_hints(Grid)
+    for f in reversed([f for f in fields(Grid) if f.metadata.get("option", True)]):
+        flag = "--" + f.name.replace("_", "-")
+        kind = types[f.name]
+        help_text = f"{f.metadata['help']} {option_default(f.name, f.metadata)}"
+        if kind is bool:
+            option = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text)
+        elif typing.get_origin(kind) is list:
+            option = click.option(flag, f.name, default=None, metavar="LIST", help=help_text)
+        elif f.metadata.get("choices"):
+            option = click.option(flag, f.name, type=click.Choice(f.metadata["choices"]), help=help_text)
+        else:
+            option = click.option(flag, f.name, type=kind, help=help_text)
+        command = option(command)
+    return command
+
+
+def option_default(name: str, metadata) -> str:
+    """``(default X)`` for a grid field's help, X as it is typed on the command line, and when another default
+    applies, which."""
+    value = getattr(DEFAULT, name)
+    if metadata.get("shown"):
+        shown = metadata["shown"]
+    elif isinstance(value, bool):
+        shown = "on" if value else "off"
+    elif isinstance(value, list):
+        shown = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    else:
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+    note = f"; {metadata['default_note']}" if metadata.get("default_note") else ""
+    return f"(default {shown}{note})"
 
 
 @run.command("matrix")
 @click.option(
     "--config", type=click.Path(dir_okay=False), help="TOML file describing the grid (CLI options override it)."
 )
-@_list_opt("--arch", "Architectures, comma-separated: NAME[:key=value,...].")
-@_list_opt("--strategy", "Transfer strategies, e.g. scratch,finetune,freeze-d:layers=2.")
-@_list_opt("--source", "Source datasets, e.g. mnist5k:classes=0-4.")
-@_list_opt("--target", "Target datasets, e.g. mnist5k:classes=5-9.")
-@_list_opt("--shots", "Target images per cell (seeded subsets), e.g. 10,100.")
-@_list_opt("--seeds", "Seeds, e.g. 0,1,2.")
-@_list_opt("--metrics", "Metrics (default fid,kid).")
-@_list_opt("--augment", "Augmentations of D's inputs, a grid axis, e.g. none,diffaugment.")
-@click.option(
-    "--pretrain-steps",
-    type=int,
-    help=f"Source pretraining steps, cached per source (default {DEFAULT.pretrain_steps}).",
-)
-@click.option("--finetune-steps", type=int, help=f"Fine-tuning steps on the target (default {DEFAULT.finetune_steps}).")
-@click.option("--batch-size", type=int, help=f"Images per step (default {DEFAULT.batch_size}).")
-@click.option("--lr", type=float, help=f"Base learning rate, Adam with betas 0.5/0.999 (default {DEFAULT.lr}).")
-@click.option("--eval-samples", type=int, help=f"Generated images per evaluation (default {DEFAULT.eval_samples}).")
-@click.option(
-    "--eval-every",
-    type=int,
-    help=f"Evaluate every N fine-tuning steps and at the last (default {DEFAULT.eval_every}; 0: last only).",
-)
-@click.option("--resolution", type=int, help=f"Image size in pixels (default {DEFAULT.resolution}).")
-@click.option("--channels", type=int, help=f"1 (grey) or 3 (RGB) (default {DEFAULT.channels}).")
-@click.option(
-    "--reference", type=click.Choice(["all", "heldout"]),
-    help="What FID compares with: all target images, shots included (default, as the literature), or those held out.",
-)  # fmt: skip
-@click.option("--reference-samples", type=int, help="Cap the reference at a seeded subset of N target images.")
-@click.option(
-    "--select-on", type=click.Choice(["final", "val"]),
-    help="val: also report the metrics at the step a validation split picks (never the test reference).",
-)  # fmt: skip
-@click.option(
-    "--val-samples", type=int, help="Size of the validation split (non-shot target images, not in the reference)."
-)
-@click.option(
-    "--optimizer",
-    help="Optimizer preset: dcgan (default) or stylegan2 (Adam betas 0,0.99, lr 0.002, "
-    "batch 4, as the few-shot StyleGAN2 papers); explicit --lr / --batch-size / --betas win.",
-)
-@click.option("--betas", help="Adam betas, e.g. 0,0.99 (default 0.5,0.999).")
-@click.option("--ema", type=float, help="Generator EMA decay per step (e.g. 0.999); metrics use the EMA. 0: off.")
-@click.option("--r1-gamma", type=float, help="R1 penalty weight (StyleGAN2: 10 at 256 px). 0: off (default).")
-@click.option("--r1-every", type=int, help="Lazy R1: apply it every N steps, scaled by N (default 16).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16: autocast forward passes (CUDA).")
-@click.option("--channels-last/--no-channels-last", default=None, help="Channels-last memory format (speed only).")
-@click.option("--compile/--no-compile", default=None, help="torch.compile G and D for training (speed only).")
-@click.option("--name", help="Run name (the run directory is NAME-<grid hash>).")
-@click.option("--no-baseline", is_flag=True, help="Don't add the scratch baseline to the strategies.")
+@grid_options
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--out",
@@ -206,7 +192,7 @@ def _list_opt(name: str, help_text: str):
 @click.option("--dry-run", is_flag=True, help="Check everything a run checks before training, print the cells, exit.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_matrix_cmd(
-    config, out, device, cache_dir, plugins_dirs, data_roots, dry_run, quiet, no_baseline, checkpoint_every,
+    config, out, device, cache_dir, plugins_dirs, data_roots, dry_run, quiet, checkpoint_every,
     keep_checkpoints, wait, executor, ray_address, cpus_per_cell, gpus_per_cell, max_concurrent, **options
 ) -> None:  # fmt: skip
     """Run a grid: architectures x strategies x (source -> target) x shots x seeds.
@@ -218,9 +204,10 @@ def run_matrix_cmd(
     from ganbench.execute.driver import run_matrix
     from ganbench.execute.plan import check_plan, plan_matrix, reference_work
     from ganbench.grid.config import load_config, make_grid
+    from ganbench.report.plots import draw_run
 
-    grid = make_grid(load_config(config) if config else None, baseline=False if no_baseline else None, **options)
-    from ganbench.execute.checkpoint import CheckpointPolicy
+    grid = make_grid(load_config(config) if config else None, **options)
+    from ganbench.context import CheckpointPolicy
 
     policy = CheckpointPolicy.parse(checkpoint_every, keep=keep_checkpoints)
     runner = _executor(executor, ray_address, cpus_per_cell, gpus_per_cell, max_concurrent, device)
@@ -234,14 +221,15 @@ def run_matrix_cmd(
         if ray_address:  # a cluster the run could not reach, or that could not hold a task, refused now
             runner.start(context)
             runner.stop()
-        click.echo(text.plan_table(plan))
+        click.echo(listings.plan_table(plan))
         for work in reference_work(plan, datasets):
             click.echo(work.describe())
         return
     started = time.perf_counter()
-    summary = run_matrix(grid, out, context=context, progress=not quiet, wait=wait, executor=runner)
-    click.echo(text.results_table(summary.records))
-    click.echo(text.run_footer(summary, time.perf_counter() - started))
+    summary = run_matrix(grid, out, context=context, progress=not quiet, wait=wait, executor=runner,
+                         on_finish=draw_run)  # fmt: skip
+    click.echo(listings.results_table(summary.records))
+    click.echo(listings.run_footer(summary, time.perf_counter() - started))
     if summary.interrupted:
         click.echo("Interrupted: rerun the same command to resume (completed cells are kept, the interrupted one "
                    "continues from its last checkpoint).", err=True)  # fmt: skip
@@ -299,9 +287,9 @@ def plugins(as_json: bool, plugins_dirs) -> None:
 
     registry = load_registry(context=_context(plugins_dirs=plugins_dirs))
     if as_json:
-        click.echo(json.dumps(text.plugins_json(registry), indent=2))
+        click.echo(json.dumps(listings.plugins_json(registry), indent=2))
     else:
-        click.echo(text.plugins_text(registry))
+        click.echo(listings.plugins_text(registry))
     _warn_load_errors(registry)
 
 
@@ -351,7 +339,8 @@ def fid(path_a: str, path_b: str, as_json: bool, device: str, batch_size: int) -
 @click.argument("reference_dir", type=click.Path(exists=True, file_okay=False), metavar="REF_DIR")
 @click.option("--shots", "shots_dir", type=click.Path(exists=True, file_okay=False),
               help="Folder of the training images (adds the memorization scores).")  # fmt: skip
-@_list_opt("--metrics", "Metrics, e.g. fid,kid,prdc:k=3,memorization (default fid,kid,prdc [+memorization]).")
+@click.option("--metrics", default=None, metavar="LIST",
+              help="Metrics, e.g. fid,kid,prdc:k=3,memorization (default fid,kid,prdc [+memorization]).")  # fmt: skip
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object (values and how they were made).")
 @CACHE
@@ -369,7 +358,7 @@ def score(generated_dir, reference_dir, shots_dir, metrics, device, as_json, cac
     specs = split_spec_list(metrics) if metrics else None
     result = score_folders(generated_dir, reference_dir, context=context, shots_dir=shots_dir, metrics=specs,
                            progress=not as_json)  # fmt: skip
-    click.echo(json.dumps(result, indent=2) if as_json else text.score_text(result))
+    click.echo(json.dumps(result, indent=2) if as_json else listings.score_text(result))
 
 
 @cli.command()
@@ -434,7 +423,7 @@ def leaderboard(run_dirs, output, fmt, rank_by, allow_mixed) -> None:
             written = output
     except OSError as exc:
         raise GanbenchError(f"cannot write -o {output}: {exc.strerror or exc}; choose a writable path") from None
-    click.echo(text.leaderboard_summary(frame))
+    click.echo(listings.leaderboard_summary(frame))
     click.echo(f"\n{len(frame)} rows from {len(loaded.records)} cells of {len(loaded.runs)} run(s) -> {written}")
 
 
@@ -454,7 +443,7 @@ def show(run_dir, cell_id, output, as_json) -> None:
     """
     from pathlib import Path
 
-    from ganbench.report.plots import plot_cell
+    from ganbench.report.cell_plots import plot_cell
     from ganbench.store.runs import find_record
 
     record = find_record(run_dir, cell_id)
@@ -462,12 +451,12 @@ def show(run_dir, cell_id, output, as_json) -> None:
     path = Path(output) if output else Path(run_dir) / "plots" / f"{cell}.png"
     samples = Path(run_dir) / "samples" / f"{cell}.png"
     drawn = plot_cell(record, path)
-    summary = text.cell_summary(record, plot=str(path) if drawn else None,
-                                samples=str(samples) if samples.is_file() else None)  # fmt: skip
+    summary = cell_view.cell_summary(record, plot=str(path) if drawn else None,
+                                     samples=str(samples) if samples.is_file() else None)  # fmt: skip
     if as_json:
         click.echo(json.dumps(summary, indent=2, allow_nan=False))
         return
-    click.echo(text.cell_text(summary))
+    click.echo(cell_view.cell_text(summary))
 
 
 @cli.command()
@@ -478,7 +467,7 @@ def sources(as_json: bool) -> None:
     None of them ships with ganbench: download them, then name them with --source checkpoint:path=FILE and
     --target folder:path=DIR (protocols/ffhq-10shot.toml lists the whole protocol).
     """
-    from ganbench.execute.sources import HELP, KNOWN_SOURCES
+    from ganbench.grid.sources import HELP, KNOWN_SOURCES
 
     if as_json:
         click.echo(json.dumps(list(KNOWN_SOURCES), indent=2))
@@ -510,7 +499,7 @@ def datasets(ctx: click.Context, as_json: bool, data_roots, cache_dir, plugins_d
     context = _context(cache_dir, data_roots, plugins_dirs)
     registry = load_registry(context=context)
     rows = dataset_rows(registry, context)
-    click.echo(json.dumps(rows, indent=2) if as_json else text.dataset_rows_text(rows, list(context.data_roots)))
+    click.echo(json.dumps(rows, indent=2) if as_json else listings.dataset_rows_text(rows, list(context.data_roots)))
     _warn_load_errors(registry)
 
 
@@ -538,7 +527,7 @@ def datasets_prepare_cmd(obj, specs, resolution, channels, as_json, data_roots, 
     )
     registry = load_registry(context=context)
     done = prepare_datasets(specs, registry, resolution, channels, context)
-    click.echo(json.dumps(done, indent=2) if as_json else "\n".join(text.prepared_text(d) for d in done))
+    click.echo(json.dumps(done, indent=2) if as_json else "\n".join(listings.prepared_text(d) for d in done))
 
 
 def main() -> None:

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+import tempfile
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ganbench.context import CheckpointPolicy
 from ganbench.data.prepare import select_classes
+from ganbench.execute.checkpoint import Checkpoints
 from ganbench.execute.training import TrainConfig, train_gan
 from ganbench.plugin.contracts import (
     Architecture,
@@ -58,14 +62,57 @@ def tiny_nets(arch: Architecture | None = None, resolution: int = 32, channels: 
 
 
 def fake_source(arch: Architecture | None = None, resolution: int = 32, channels: int = 1) -> SourceCheckpoint:
-    """A 'pretrained' checkpoint: tiny nets trained for 3 steps on fake images."""
+    """A 'pretrained' checkpoint: tiny nets trained for 3 steps on fake images.
+
+    Trained once per process for each architecture (its class, options and provenance), size and torch
+    setting that shapes the numbers (CPU threads, default dtype); later calls get copies of the same tensors
+    and leave torch's global random generator where the training left it, exactly as a first call does."""
+    arch = arch if arch is not None else tiny_architecture()
+    key = _fake_source_key(arch, resolution, channels)
+    made = _FAKE_SOURCES.get(key) if key is not None else None
+    if made is None:
+        made = _train_fake_source(arch, resolution, channels)
+        if key is not None:
+            _FAKE_SOURCES[key] = made
+            while len(_FAKE_SOURCES) > _FAKE_SOURCES_KEPT:
+                _FAKE_SOURCES.popitem(last=False)
+    else:
+        _FAKE_SOURCES.move_to_end(key)
+        torch.manual_seed(123)  # what tiny_nets did (it seeds every device's generator) ...
+        torch.set_rng_state(made[2])  # ... and where the 3 training steps left the CPU generator
+    state_g, state_d, _ = made
+    return SourceCheckpoint(_copied(state_g), _copied(state_d), key="fake", sha256="fake")
+
+
+_FAKE_SOURCES: OrderedDict[tuple, tuple[dict, dict, torch.Tensor]] = OrderedDict()  # key -> (G, D, RNG after)
+_FAKE_SOURCES_KEPT = 64  # tiny nets: a few MB at most
+
+
+def _train_fake_source(arch: Architecture, resolution: int, channels: int) -> tuple[dict, dict, torch.Tensor]:
     nets = tiny_nets(arch, resolution, channels, seed=123)
     train_gan(
         nets, Strategy(), fake_images(16, channels, resolution, seed=1), TrainConfig(3, 4, 2e-4, 0), progress=False
     )
     state_g = {k: v.detach().clone() for k, v in nets.G.state_dict().items()}
     state_d = {k: v.detach().clone() for k, v in nets.D.state_dict().items()}
-    return SourceCheckpoint(state_g, state_d, key="fake", sha256="fake")
+    return state_g, state_d, torch.get_rng_state()
+
+
+def _fake_source_key(arch: Architecture, resolution: int, channels: int) -> tuple | None:
+    """What determines a fake source, or None (never cached) for an architecture without plain options."""
+    config = getattr(arch, "config", None)
+    if not isinstance(config, dict):
+        return None
+    try:
+        provenance = arch.provenance()
+        described = repr(sorted(config.items(), key=lambda kv: str(kv[0]))), repr(sorted(provenance.items()))
+    except Exception:  # an architecture whose options or provenance do not describe it: train it every time
+        return None
+    return type(arch), *described, resolution, channels, torch.get_num_threads(), torch.get_default_dtype()
+
+
+def _copied(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in state.items()}
 
 
 def _failure(what: str, plugin: Any, detail: str) -> AssertionError:
@@ -112,22 +159,27 @@ def check_architecture(arch: Architecture, resolution: int = 32, channels: int =
 def check_strategy(strategy: Strategy, arch: Architecture | None = None, steps: int = 3) -> dict[str, int]:
     """Adapts tiny nets, trains a few steps and checks: finite losses; frozen parameters unchanged and
     trainable ones moved; optimizer groups cover exactly the trainable parameters; the source checkpoint
-    is never modified; the same seed gives the same result. Returns trainable/total parameter counts."""
+    is never modified; the same seed gives the same result; the strategy's state round-trips (what
+    ``state_dict()`` returns after some steps survives a checkpoint and, loaded into a fresh strategy after
+    ``adapt``, gives the same state back, and a cell resumed from that checkpoint ends exactly as an
+    uninterrupted one). Returns trainable/total parameter counts."""
     arch = arch or tiny_architecture()
+    blank = _unused_copy(strategy)  # fresh strategy objects of the same configuration are copies of this one
     source = fake_source(arch) if strategy.uses_source else None
     pristine = copy.deepcopy(source)
+    data = fake_images(16, seed=2)
 
-    def adapt_and_train(seed: int) -> tuple[Nets, dict[str, torch.Tensor]]:
+    def adapt_and_train(seed: int) -> tuple[Nets, dict[str, torch.Tensor], dict[str, Any]]:
         nets = tiny_nets(arch, seed=seed)
         nets = strategy.adapt(nets, source)
         before = {
             f"{n}.{k}": v.detach().clone() for n, net in nets.modules().items() for k, v in net.named_parameters()
         }
         _check_groups(strategy, nets)
-        train_gan(nets, strategy, fake_images(16, seed=2), TrainConfig(steps, 4, 1e-3, seed), progress=False)
-        return nets, before
+        train_gan(nets, strategy, data, TrainConfig(steps, 4, 1e-3, seed), progress=False)
+        return nets, before, copy.deepcopy(strategy.state_dict())
 
-    nets, before = adapt_and_train(seed=0)
+    nets, before, _ = adapt_and_train(seed=0)
     trainable = total = 0
     moved = 0
     for net_name, net in nets.modules().items():
@@ -150,13 +202,113 @@ def check_strategy(strategy: Strategy, arch: Architecture | None = None, steps: 
         and _same_tensors(source.discriminator, pristine.discriminator)
     ):
         raise _failure("source checkpoint", strategy, "adapt() or training modified the source checkpoint's tensors")
-    again, _ = adapt_and_train(seed=0)
+    again, _, final_state = adapt_and_train(seed=0)
     z = torch.randn(4, nets.G.z_dim, generator=torch.Generator().manual_seed(5))
     nets.G.eval(), again.G.eval()
     with torch.no_grad():
         if not torch.equal(nets.G(z), again.G(z)):
             raise _failure("determinism", strategy, "the same seed gave different generators")
+    fresh, build = (lambda: copy.deepcopy(blank)), (lambda: tiny_nets(arch, seed=0))
+    _check_state_round_trip(strategy, fresh, build, source, data, steps, again, final_state)
     return {"trainable": trainable, "total": total}
+
+
+def _check_state_round_trip(
+    strategy: Strategy,
+    fresh: Callable[[], Strategy],
+    build: Callable[[], Nets],
+    source: SourceCheckpoint | None,
+    data: torch.Tensor,
+    steps: int,
+    uninterrupted: Nets,
+    final_state: dict[str, Any],
+) -> None:
+    """A cell checkpointed after ``cut`` steps and resumed as the runner resumes one (a fresh strategy object,
+    ``adapt`` on fresh nets, then the checkpoint: nets, optimizers, ``load_state_dict``, random streams) must
+    give back the saved state and end exactly as ``uninterrupted`` (``steps`` steps from the same seed, which
+    ended in the strategy state ``final_state``)."""
+    cut = max(1, steps // 2)
+    with tempfile.TemporaryDirectory(prefix="ganbench-check-strategy-") as folder:
+        path = Path(folder) / "cell.pt"
+
+        def checkpoints() -> Checkpoints:
+            policy = CheckpointPolicy(every_steps=0, every_seconds=0)  # at the run's last step only
+            return Checkpoints(path, policy, {"check": "strategy state"}, progress=False)
+
+        first = fresh()
+        train_gan(first.adapt(build(), source), first, data, TrainConfig(cut, 4, 1e-3, 0), progress=False,
+                  checkpoints=checkpoints())  # fmt: skip
+        saved = first.state_dict()
+        try:
+            stored = torch.load(path, weights_only=True, map_location="cpu")["strategy"]
+        except Exception as exc:
+            raise _failure(
+                "state_dict()", strategy, f"a checkpoint holding its state cannot be loaded back "
+                f"({type(exc).__name__}: {exc}); the state must be tensors and plain data (dicts, lists, numbers)"
+            ) from exc  # fmt: skip
+        restored = fresh()
+        restored.adapt(build(), source)
+        if stored:  # as the runner: an empty state is never handed to load_state_dict()
+            restored.load_state_dict(stored)
+        difference = _data_difference(saved, restored.state_dict())
+        if difference is not None:
+            raise _failure(
+                "state round trip", strategy, f"state_dict() after {cut} training step(s), saved in a checkpoint and "
+                f"loaded with load_state_dict() into a fresh strategy after adapt(), gives back another state: "
+                f"{difference}",
+            )  # fmt: skip
+        if cut >= steps:
+            return
+        resumed = fresh()
+        nets = resumed.adapt(build(), source)
+        result = train_gan(nets, resumed, data, TrainConfig(steps, 4, 1e-3, 0), progress=False,
+                           checkpoints=checkpoints())  # fmt: skip
+        if result.resumed.resumes != 1:
+            raise _failure("state round trip", strategy, f"the checkpoint after step {cut} could not be resumed from")
+        for name, net in nets.modules().items():
+            if not _same_state(net, uninterrupted.modules()[name]):
+                raise _failure(
+                    "state round trip", strategy, f"a run resumed after step {cut} of {steps} ends with another {name} "
+                    "than the uninterrupted run: state that changes in training is missing from state_dict() (or "
+                    "load_state_dict() does not restore it)",
+                )  # fmt: skip
+        difference = _data_difference(final_state, resumed.state_dict())
+        if difference is not None:
+            raise _failure(
+                "state round trip", strategy, f"a run resumed after step {cut} of {steps} ends in another strategy "
+                f"state than the uninterrupted run: {difference}",
+            )  # fmt: skip
+
+
+def _data_difference(a: Any, b: Any, where: str = "state") -> str | None:
+    """Where two states (dicts, lists, tensors, plain values) first differ, or None when they are equal."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return f"{where} has keys {sorted(map(str, a))}, then {sorted(map(str, b))}"
+        return next((d for k in a if (d := _data_difference(a[k], b[k], f"{where}[{k!r}]")) is not None), None)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return f"{where} has {len(a)} items, then {len(b)}"
+        return next((d for i, (x, y) in enumerate(zip(a, b)) if (d := _data_difference(x, y, f"{where}[{i}]"))), None)
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        if a.dtype != b.dtype or a.shape != b.shape:
+            return f"{where} is a {a.dtype} tensor {tuple(a.shape)}, then a {b.dtype} tensor {tuple(b.shape)}"
+        return None if torch.equal(a.cpu(), b.cpu()) else f"{where} holds other values"
+    if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
+        return f"{where} is {a!r}, then {b!r}"
+    try:
+        same = bool(a == b) or (isinstance(a, float) and a != a and b != b)  # NaN equals NaN here
+    except Exception:  # not comparable (an array, an object): not plain data
+        same = False
+    return None if same else f"{where} is {a!r}, then {b!r}"
+
+
+def _unused_copy(strategy: Strategy) -> Strategy:
+    """A copy of ``strategy`` as it is now; a new object of its class and options if it cannot be copied."""
+    try:
+        return copy.deepcopy(strategy)
+    except Exception:
+        return type(strategy)(**getattr(strategy, "config", {}))
 
 
 def _check_groups(strategy: Strategy, nets: Nets) -> None:

@@ -15,8 +15,9 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pytest
-from PIL import Image
+from builders import make_record, write_images, write_run_folder
 
 
 @pytest.fixture(scope="session")
@@ -50,10 +51,10 @@ def files(tmp_path) -> Path:
         (tmp_path / name).mkdir()
     (tmp_path / "text" / "notes.txt").write_text("no image here\n")
     (tmp_path / "broken" / "cut.png").write_bytes(b"\x89PNG not really")
-    Image.new("RGB", (8, 8), (10, 20, 30)).save(tmp_path / "one" / "a.png")
-    for i in range(3):
-        Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "ok" / f"{i}.png")
-        Image.new("RGB", (8, 8 + 4 * (i % 2)), (0, 40 * i, 0)).save(tmp_path / "mixed" / f"{i}.png")
+    write_images(tmp_path / "one", [np.full((8, 8, 3), (10, 20, 30), np.uint8)], "a.png")
+    write_images(tmp_path / "ok", [np.full((8, 8, 3), (40 * i, 0, 0), np.uint8) for i in range(3)], "{i}.png")
+    mixed = [np.full((8 + 4 * (i % 2), 8, 3), (0, 40 * i, 0), np.uint8) for i in range(3)]  # 8x8 and 8x12 px
+    write_images(tmp_path / "mixed", mixed, "{i}.png")
     (tmp_path / "plugins" / "typo.py").write_text("def register_strategies(register:\n")
     return tmp_path
 
@@ -294,37 +295,23 @@ def test_fid_and_score_refuse_bad_folders(files, args, fragments, invoke, assert
 # ---------------------------------------------------------------------------------------------- leaderboard
 
 STRATEGIES = {"scratch": [300.0, 310.0, 320.0], "finetune": [200.0, 210.0, 220.0]}
-COLUMNS = [
-    {"name": "fid", "metric": "fid", "lower_is_better": True, "label": "FID", "digits": 2},
-    {"name": "kid", "metric": "kid", "lower_is_better": True, "label": "KID", "digits": 4},
-    {"name": "kid_subset_size", "metric": "kid", "lower_is_better": None, "label": "KID subset", "digits": 0},
-]
 
 
 def cell(strategy: str, seed: int, fid: float) -> dict:
-    """A schema-2 record with every field the leaderboard reads."""
-    return {
-        "schema_version": 2, "cell_id": hashlib.sha256(f"{strategy}/{seed}".encode()).hexdigest()[:12],
-        "status": "ok", "arch": "dcgan", "strategy": strategy, "augment": "none", "source": "digits",
-        "target": "tiny-digits", "shots": 8, "seed": seed, "fid": fid, "kid": fid / 1000, "kid_subset_size": 8,
-        "metric_columns": COLUMNS, "curve": [{"step": 2, "fid": fid + 40, "kid": 0.5}, {"step": 4, "fid": fid}],
-        "finetune_s": 1.0, "eval_s": 0.5, "step_ms": 10.0, "images_per_s": 400.0, "peak_mem_mb": 900.0,
-        "pretrain_s": None if strategy == "scratch" else 3.0, "trainable_fraction": 1.0, "device": "cpu (test)",
-        "eval_samples": 8, "n_gen": 8, "n_ref": 48, "fid_mode": "clean", "inception_sha1": "a" * 40,
-        "resolution": 32, "channels": 1, "pretrain_steps": 10, "finetune_steps": 4, "batch_size": 4, "lr": 0.0002,
-        "eval_every": 2, "finished_at": f"2026-01-0{seed + 1}T00:00:00+00:00", "error": None,
-    }  # fmt: skip
+    """A record of the current schema with every field the leaderboard reads, in the tiny grid's settings."""
+    return make_record(
+        strategy, seed, fid, fid + 40, source="digits", target="tiny-digits", shots=8, kid_subset_size=8,
+        curve=[{"step": 2, "fid": fid + 40, "kid": 0.5}, {"step": 4, "fid": fid}], finetune_s=1.0, eval_s=0.5,
+        step_ms=10.0, images_per_s=400.0, peak_mem_mb=900.0, pretrain_s=None if strategy == "scratch" else 3.0,
+        trainable_fraction=1.0, device="cpu (test)", eval_samples=8, n_gen=8, n_ref=48, pretrain_steps=10,
+        finetune_steps=4, batch_size=4, eval_every=2,
+    )  # fmt: skip
 
 
 def write_run(folder: Path) -> Path:
     """A run folder as the runner leaves it: records, sample grids, manifest, results table."""
-    (folder / "cells").mkdir(parents=True)
-    (folder / "samples").mkdir()
-    for strategy, fids in STRATEGIES.items():
-        for seed, fid in enumerate(fids):
-            record = cell(strategy, seed, fid)
-            (folder / "cells" / f"{record['cell_id']}.json").write_text(json.dumps(record))
-            Image.new("L", (10, 10), 60 + 40 * seed).save(folder / "samples" / f"{record['cell_id']}.png")
+    write_run_folder(folder, [cell(strategy, seed, fid) for strategy, fids in STRATEGIES.items()
+                              for seed, fid in enumerate(fids)])  # fmt: skip
     (folder / "manifest.json").write_text(json.dumps({"run_id": folder.name}))
     (folder / "results.csv").write_text("cell_id\n")
     return folder

@@ -116,3 +116,41 @@ def test_missing_weights_offline_is_one_line(tmp_path, monkeypatch, invoke, asse
 def test_debug_flag_shows_the_traceback(invoke):
     result = invoke("--debug", "run", "matrix", "--strategy", "nope", "--dry-run")
     assert result.exit_code == 2 and "Traceback" in (result.output + str(result.stderr_bytes or b""))
+
+
+#: the options of `run matrix` that are not grid settings: where and how it runs, and what it prints
+RUN_OPTIONS = {"config", "device", "out", "cache_dir", "plugins_dirs", "data_roots", "checkpoint_every",
+               "keep_checkpoints", "wait", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
+               "max_concurrent", "dry_run", "quiet"}  # fmt: skip
+
+
+def test_run_matrix_has_one_option_per_grid_setting_and_its_help_shows_the_default_used():
+    import re
+    from dataclasses import fields
+
+    from ganbench.cli import cli
+    from ganbench.grid.config import Grid, make_grid
+
+    params = {p.name: p for p in cli.commands["run"].commands["matrix"].params}
+    settings = {f.name for f in fields(Grid) if f.metadata.get("option", True)}
+    assert "pairs" not in settings  # a list of pairs: TOML only
+    assert set(params) == settings | RUN_OPTIONS
+    for name in sorted(settings):
+        shown = re.search(r"\(default ([^;)]+)", params[name].help)
+        assert shown, f"--{name} does not say its default"
+        if name == "reference_samples":  # its default, 0, means no cap and cannot be typed
+            assert shown[1] == "none: the whole target" and Grid().reference_samples == 0
+            continue
+        typed = (
+            {"on": True, "off": False}.get(shown[1], shown[1]) if isinstance(getattr(Grid(), name), bool) else shown[1]
+        )
+        # what --help shows, typed back on the command line, is Grid()'s default
+        assert getattr(make_grid(**{name: typed}), name) == getattr(Grid(), name), name
+
+
+def test_no_baseline_still_drops_the_scratch_baseline(invoke, tmp_path):
+    result = invoke(
+        "run", "matrix", *TINY, "--strategy", "finetune", "--no-baseline", "--dry-run", "--out", str(tmp_path)
+    )
+    assert result.exit_code == 0, result.output
+    assert "finetune" in result.output and "scratch" not in result.output

@@ -1,10 +1,12 @@
-"""The house rules, read from the source: plugins use only ganbench's public API, the core never imports a
-built-in plugin, no module takes another's private name, modules import each other without cycles, only the
-run context reads the environment, and the public API module is nothing but the API."""
+"""The house rules, read from the source: every import points down the layers (or sideways within one), plugins
+use only ganbench's public API and never each other (but for the dependencies declared here), the core never
+imports a built-in plugin, no module takes another's private name, modules import each other without cycles,
+only the run context reads the environment, and the public API module is nothing but the API."""
 
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,7 +18,7 @@ ROOT = Path(__file__).parents[1]
 CORE = ROOT / "ganbench"
 PLUGINS = ROOT / "plugins"
 EXAMPLE = ROOT / "examples" / "ganbench-l2sp" / "ganbench_l2sp"
-ENVIRONMENT_READER = "ganbench.execute.context"
+ENVIRONMENT_READER = "ganbench.context"
 
 
 def module_name(path: Path) -> str:
@@ -55,8 +57,104 @@ def is_ours(module: str) -> bool:
     return module.split(".")[0] in ("ganbench", "ganbench_plugins", "ganbench_l2sp")
 
 
+#: ganbench's layers, bottom first (docs/architecture.md draws them): a module imports modules of its own layer
+#: or of the layers below it, never above. A module belongs to the longest entry its name starts with.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("ganbench.errors",),
+    ("ganbench.context",),  # the run context, the checkpoint policy, the device check: fixed once per run
+    ("ganbench.store",),  # hashes, atomic writes, locks, records and run folders
+    ("ganbench.net",),  # the network policy and downloads (written atomically through store)
+    ("ganbench.plugin",),  # contracts, options, the registry and its loader, shared weights
+    ("ganbench.data", "ganbench.metrics"),  # what every dataset and metric shares
+    ("ganbench.grid",),  # what to run: grids, cells, their ids
+    ("ganbench.execute",),  # running it: plan, pretrain, cell, executors, driver
+    ("ganbench.report",),  # leaderboards, renderers, pictures
+    ("ganbench.cli", "ganbench.testing", "ganbench"),  # the commands, the plugin authors' checks, the public API
+)
+
+#: the built-in plugins that deliberately build on another built-in plugin, each with its reason; any other
+#: import of ``ganbench_plugins`` by a plugin fails (what plugins share belongs in ganbench's public API)
+PLUGIN_DEPENDENCIES = {
+    ("ganbench_plugins.architectures.projected", "ganbench_plugins.architectures.dcgan"):
+        "projected's generator is dcgan's generator (its options give G's defaults)",
+    ("ganbench_plugins.architectures.projected", "ganbench_plugins.architectures.resnet_sngan"):
+        "projected's generator=resnet is resnet-sngan's generator",
+}  # fmt: skip
+
+
+def layer_of(module: str) -> int:
+    """The index in :data:`LAYERS` of the longest entry ``module`` is or lies under."""
+    best, index = "", -1
+    for i, entries in enumerate(LAYERS):
+        for entry in entries:
+            if (module == entry or module.startswith(entry + ".")) and len(entry) > len(best):
+                best, index = entry, i
+    assert index >= 0, f"{module} is in no layer of tests/test_layout.py's LAYERS: add it where it belongs"
+    return index
+
+
+def imported_modules(module: str, names: list[str], known: dict) -> list[str]:
+    """``from pkg import sub`` imports the module ``pkg.sub``; ``from mod import name``, ``mod``."""
+    return [f"{module}.{n}" for n in names if f"{module}.{n}" in known] or [module]
+
+
+def upward_imports(modules: dict[str, ast.Module]) -> list[str]:
+    """Every import of a core module that points up the layers, as ``module:line imports target (layer a < b)``."""
+    found = []
+    for name, tree in sorted(modules.items()):
+        for module, names, line in imports(tree):
+            if module.split(".")[0] != "ganbench":
+                continue
+            for target in imported_modules(module, names, modules):
+                if target != name and layer_of(target) > layer_of(name):
+                    found.append(f"{name}:{line} imports {target}, a layer above it "
+                                 f"({' / '.join(LAYERS[layer_of(name)])} < {' / '.join(LAYERS[layer_of(target)])})")  # fmt: skip
+    return found
+
+
+def test_every_core_module_has_a_layer():
+    for name in CORE_MODULES:
+        layer_of(name)
+
+
+def test_every_import_points_down_or_sideways():
+    upward = upward_imports(CORE_MODULES)
+    assert not upward, "imports that point up the layers:\n" + "\n".join(upward)
+
+
+def test_the_layer_check_catches_an_upward_import():
+    """The check itself: a store module that imports the report layer, as a scratch copy of the tree would."""
+    scratch = dict(CORE_MODULES)
+    scratch["ganbench.store.records"] = ast.parse("from ganbench.report.plots import plot_curves\n")
+    assert upward_imports(scratch) == [
+        "ganbench.store.records:1 imports ganbench.report.plots, a layer above it (ganbench.store < ganbench.report)"
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(PLUGIN_MODULES))
+def test_plugins_never_import_each_other_but_as_declared(name):
+    for module, names, line in imports(PLUGIN_MODULES[name]):
+        if module.split(".")[0] != "ganbench_plugins":
+            continue
+        for target in imported_modules(module, names, PLUGIN_MODULES):
+            assert (name, target) in PLUGIN_DEPENDENCIES, (
+                f"{name}:{line} imports {target}: a plugin imports only `ganbench`; move what they share into "
+                "ganbench's public API, or declare the dependency with its reason in PLUGIN_DEPENDENCIES"
+            )
+
+
+def test_the_declared_plugin_dependencies_are_real():
+    for name, target in PLUGIN_DEPENDENCIES:
+        found = {
+            t
+            for module, names, _ in imports(PLUGIN_MODULES[name])
+            for t in imported_modules(module, names, PLUGIN_MODULES)
+        }
+        assert target in found, f"{name} no longer imports {target}: drop it from PLUGIN_DEPENDENCIES"
+
+
 def test_the_sources_were_found():
-    assert {"ganbench", "ganbench.execute.context", "ganbench.report.leaderboard"} <= set(CORE_MODULES)
+    assert {"ganbench", "ganbench.context", "ganbench.report.leaderboard"} <= set(CORE_MODULES)
     assert {"ganbench_plugins.strategies.freeze_d", "ganbench_l2sp"} <= set(PLUGIN_MODULES)
 
 
@@ -175,9 +273,21 @@ def test_subpackages_say_what_they_hold_and_nothing_else(name):
     assert ast.get_docstring(tree), f"{name}/__init__.py has no docstring"
 
 
-def test_every_module_is_in_the_architecture_map():
+def module_map() -> set[str]:
+    """The paths the first column of docs/architecture.md's module map names (``a.py``, ``a/``, ``a.py``, ``b.py``)."""
     doc = (ROOT / "docs" / "architecture.md").read_text()
+    table = doc.split("## Module map", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    return {path for cell in first_cells for path in re.findall(r"`([^`]+)`", cell)}
+
+
+def test_every_module_is_in_the_architecture_map():
+    listed = module_map()
     for name in CORE_MODULES:
         path = "/".join(name.split(".")[1:]) or "__init__"
-        listed = f"`{path}.py`" in doc or f"`{path}/`" in doc
-        assert listed, f"docs/architecture.md does not list {path}"
+        assert f"{path}.py" in listed or f"{path}/" in listed, f"docs/architecture.md does not list {path}"
+
+
+def test_the_architecture_map_lists_only_modules_that_exist():
+    for path in module_map():
+        assert (CORE / path).exists(), f"docs/architecture.md's module map lists {path}, which is not in ganbench/"

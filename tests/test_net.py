@@ -6,9 +6,9 @@ import socket
 import pytest
 
 import ganbench.net as net
+from ganbench.context import RunContext
 from ganbench.data.roots import try_download
 from ganbench.errors import GanbenchError
-from ganbench.execute.context import RunContext
 
 
 def test_offline_never_calls_the_download(monkeypatch):

@@ -40,3 +40,17 @@ def test_readme_grid_toml_expands(tmp_path, registry):
     cells = expand(make_grid(load_config(path)), registry)
     # 5 strategies (scratch added) x 2 pairs x 2 shot counts x 3 seeds
     assert len(cells) == 5 * 2 * 2 * 3
+
+
+def test_the_command_line_block_lists_every_command_and_every_run_matrix_option():
+    from ganbench.cli import cli
+
+    [block] = re.findall(r"## Command line\n\n```text\n(.*?)```", README, flags=re.S)
+    for name in cli.commands:
+        assert f"ganbench {name}" in block, f"the README's command-line block does not show `ganbench {name}`"
+    usage = block.split("ganbench plugins", 1)[0]
+    shown = set(re.findall(r"--[a-z0-9-]+", usage))
+    for param in cli.commands["run"].commands["matrix"].params:
+        flags = set(param.opts) | set(param.secondary_opts)
+        if "--help" not in flags:
+            assert flags & shown, f"the README's `ganbench run matrix` usage does not show {sorted(flags)}"

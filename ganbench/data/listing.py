@@ -7,10 +7,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ganbench.context import RunContext, current_context
 from ganbench.data.prepare import prepare_dataset, prepared_path
 from ganbench.data.roots import DataNotFound
 from ganbench.errors import GanbenchError
-from ganbench.execute.context import RunContext, current_context
 from ganbench.plugin.options import format_int_set
 from ganbench.plugin.registry import Registry
 

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ganbench.context import RunContext, current_context
 from ganbench.data.roots import DataNotFound
 from ganbench.errors import GanbenchError, one_line
-from ganbench.execute.context import RunContext, current_context
 from ganbench.plugin.contracts import Dataset, ImageSet
 from ganbench.plugin.options import format_int_set
 from ganbench.plugin.registry import PluginRef, Registry
@@ -47,7 +47,9 @@ def prepare_dataset(
         path, fingerprint = _cache_key(ref, dataset, resolution, channels, ctx.cache)
         data, _ = _read_prepared(path)
         if data is None:  # built by one process at a time; the others wait, then read what it wrote
-            with entry_lock(path.with_suffix(".lock"), f"prepared data of {ref.label} ({path.name})"):
+            with entry_lock(
+                path.with_suffix(".lock"), f"prepared data of {ref.label} ({path.name})", notify=tqdm.write
+            ):
                 data, damage = _read_prepared(path)
                 if data is None:
                     if damage:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ganbench.context import current_context
 from ganbench.errors import GanbenchError
-from ganbench.execute.context import current_context
 from ganbench.net import fetch_if_online
 
 

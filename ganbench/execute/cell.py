@@ -18,20 +18,21 @@ from typing import Any
 
 import torch
 
+from ganbench.context import RunContext, resolve_device
 from ganbench.data.prepare import prepare_dataset, shot_positions
 from ganbench.errors import Diverged, GanbenchError
 from ganbench.execute.checkpoint import Checkpoints
-from ganbench.execute.context import RunContext, resolve_device
 from ganbench.execute.evaluation import EvalTimes, Evaluator, describe, select_step, set_key, target_parts
 from ganbench.execute.pretrain import PretrainJob, require_pretrained, weights_text
 from ganbench.execute.timing import PhaseMemory, PhaseTimer, device_name
 from ganbench.execute.training import TrainConfig, generate, train_gan
-from ganbench.grid.cells import Cell
+from ganbench.grid.cells import Cell, cell_fields
 from ganbench.plugin.contracts import Nets, Strategy
 from ganbench.plugin.manager import describe_failure, load_registry
 from ganbench.store.cache import tensor_hash
 from ganbench.store.provenance import now, versions
-from ganbench.store.records import MetricColumn, cell_fields, headline_column
+from ganbench.store.records import headline_column
+from ganbench.store.schema import Column, Record
 
 EVAL_SEED = 1_000_003  # latents for evaluation and sample grids: identical across strategies
 SAMPLE_GRID = 64
@@ -39,7 +40,7 @@ SAMPLE_GRID = 64
 
 @dataclass
 class CellOutput:
-    record: dict[str, Any]
+    record: Record
     sample_png: bytes | None = None
 
 
@@ -126,7 +127,7 @@ def _run_cell(
         provenance: dict[str, Any] = {}
         for metric in metrics:
             provenance.update(metric.prepare(device, context.cache))
-        headline = headline_column(MetricColumn.from_record(c) for c in base["metric_columns"])
+        headline = headline_column(Column.from_record(c) for c in base["metric_columns"])
         evaluate = Evaluator(metrics, parts, cell.protocol, n=cell.budget.eval_samples, seed=cell.seed,
                              generate=partial(generate, seed=EVAL_SEED + cell.seed), cache_dir=context.cache,
                              headline=headline.name if headline else None)  # fmt: skip
@@ -151,7 +152,7 @@ def _run_cell(
     if cell.protocol.select_on == "val" and headline is not None:
         best = select_step(result.evaluations, headline.name, bool(headline.lower_is_better))
         selected = {"selected_step": best["step"], "selected": best}
-    record = {
+    record: Record = {  # type: ignore[typeddict-item]  # + the metric columns and the metrics' provenance
         **base, "status": "ok", "error": None,
         **{k: v for k, v in final.items() if k != "step"},
         **counts, **pretrain, **provenance, "arch_weights": _flat(weights), **adapt,

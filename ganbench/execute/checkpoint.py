@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,47 +21,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ganbench.errors import GanbenchError
+from ganbench.context import CheckpointPolicy
 from ganbench.store.cache import atomic_torch_save
 
 FORMAT = 1  # bump when the state's layout changes: older checkpoints are then discarded, never misread
-DEFAULT_EVERY = "10m"
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-@dataclass(frozen=True)
-class CheckpointPolicy:
-    """How often jobs checkpoint between evaluations, and whether checkpoints outlive their job.
-
-    ``every_steps`` and ``every_seconds`` (0: never by that measure) are both upper bounds: a checkpoint is due
-    when either has passed since the last one. Evaluations always checkpoint."""
-
-    every_steps: int = 0
-    every_seconds: float = 600.0
-    keep: bool = False
-
-    @classmethod
-    def parse(cls, text: str | None, keep: bool = False) -> CheckpointPolicy:
-        """``500`` (steps), ``30s`` / ``10m`` / ``2h`` (wall time), ``500,10m`` (whichever comes first), or
-        ``0`` (only at evaluations)."""
-        steps, seconds = 0, 0.0
-        for part in (text or DEFAULT_EVERY).replace(" ", "").lower().split(","):
-            match = re.fullmatch(r"(\d+(?:\.\d+)?)([smh]?)", part)
-            if not match or (not match[2] and "." in match[1]):
-                raise GanbenchError(
-                    f"--checkpoint-every {text!r}: give steps (500), a time (30s, 10m, 2h), both (500,10m) "
-                    "or 0 (only at evaluations)"
-                )
-            if match[2]:
-                seconds = float(match[1]) * _UNITS[match[2]]
-            else:
-                steps = int(match[1])
-        return cls(steps, seconds, keep)
-
-    def describe(self) -> str:
-        parts = [f"{self.every_steps} steps"] if self.every_steps else []
-        parts += [f"{self.every_seconds:g} s"] if self.every_seconds else []
-        return " or ".join(parts) or "evaluations only"
 
 
 @dataclass

@@ -19,10 +19,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ganbench.context import RunContext
 from ganbench.data.prepare import PreparedData
 from ganbench.errors import GanbenchError
 from ganbench.execute.cell import CellOutput, failed_output
-from ganbench.execute.context import RunContext
 from ganbench.execute.evaluation import SMALL_REFERENCE, context_for, target_parts
 from ganbench.execute.executors import CellDone, Executor, LocalExecutor, PretrainDone, Running, Work
 from ganbench.execute.plan import Plan, check_plan, plan_matrix, reference_work
@@ -30,7 +30,6 @@ from ganbench.execute.timing import device_name
 from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
 from ganbench.plugin.manager import describe_failure
-from ganbench.report.plots import plot_curves
 from ganbench.store.cache import atomic_write_json
 from ganbench.store.locks import FileLock
 from ganbench.store.provenance import now, versions
@@ -74,12 +73,17 @@ def run_matrix(
     executor: Executor | None = None,
     progress: bool = True,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_finish: Callable[[Path, list[dict[str, Any]]], None] | None = None,
     wait: bool | float = False,
 ) -> RunSummary:
     """Run (or resume) a grid; returns the records of every cell of the grid, old and new. The run context is
     ``context``, else one built from ``cache_dir``, ``device``, ``plugins_dirs``, ``data_roots`` and the
     environment. The run folder is locked while it runs: another process running it makes this one refuse
-    (:class:`~ganbench.store.locks.Locked`), or, with ``wait`` (True or seconds), wait for it."""
+    (:class:`~ganbench.store.locks.Locked`), or, with ``wait`` (True or seconds), wait for it.
+
+    ``on_record(record)`` is called as each record is written; ``on_finish(run_dir, records)`` once at the end,
+    while the run folder is still locked, with the grid's records: what draws the run's pictures (the CLI passes
+    one that writes ``curves.png``; the driver itself never imports the report layer)."""
     plan = plan_matrix(grid or Grid(), out, context=context, cache_dir=cache_dir, device=device,
                        plugins_dirs=plugins_dirs, data_roots=data_roots)  # fmt: skip
     datasets, provenance = check_plan(plan)
@@ -92,7 +96,7 @@ def run_matrix(
     try:
         task_context = executor.start(plan.context)  # what tasks run under there (e.g. the GPU Ray assigns)
         try:
-            return _run_locked(plan, datasets, provenance, executor, task_context, progress, on_record)
+            return _run_locked(plan, datasets, provenance, executor, task_context, progress, on_record, on_finish)
         finally:
             executor.stop()
     finally:
@@ -100,7 +104,8 @@ def run_matrix(
 
 
 def _run_locked(plan: Plan, datasets: dict[str, PreparedData], provenance: dict[str, Any], executor: Executor,
-                task_context: RunContext, progress: bool, on_record: Callable[[dict[str, Any]], None] | None) -> RunSummary:  # fmt: skip
+                task_context: RunContext, progress: bool, on_record: Callable[[dict[str, Any]], None] | None,
+                on_finish: Callable[[Path, list[dict[str, Any]]], None] | None) -> RunSummary:  # fmt: skip
     run_dir = plan.run_dir
     manifest = _manifest(plan, provenance, executor)
     with _writing(run_dir, "write the manifest"):
@@ -133,9 +138,9 @@ def _run_locked(plan: Plan, datasets: dict[str, PreparedData], provenance: dict[
     with _writing(run_dir, "write results.csv and curves.csv"):
         write_tables(run_dir, on_disk)
     records = [r for r in on_disk if r["cell_id"] in {c.id for c in plan.cells}]
-    if records:
-        with _writing(run_dir, "draw curves.png"):
-            plot_curves(records, run_dir / "curves.png")
+    if records and on_finish is not None:
+        with _writing(run_dir, "draw the run's pictures"):
+            on_finish(run_dir, records)
     manifest.update(
         finished_at=now(), cells=len(plan.cells), complete=len(completed_ids(run_dir)), interrupted=interrupted
     )

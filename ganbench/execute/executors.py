@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 import torch
 
+from ganbench.context import RunContext
 from ganbench.execute.cell import CellOutput, run_cell
-from ganbench.execute.context import RunContext
 from ganbench.execute.pretrain import PretrainJob, pretrain_task
 from ganbench.grid.cells import Cell
 from ganbench.store.records import checkpoint_path

@@ -10,14 +10,14 @@ from typing import Any
 
 import torch
 
+from ganbench.context import RunContext
 from ganbench.data.prepare import PreparedData, prepare_dataset
 from ganbench.errors import GanbenchError
-from ganbench.execute.context import RunContext
 from ganbench.execute.pretrain import PretrainJob, load_pretrained
-from ganbench.execute.sources import is_checkpoint_spec
 from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
 from ganbench.grid.expand import expand, run_id
+from ganbench.grid.sources import is_checkpoint_spec
 from ganbench.plugin.manager import describe_failure, load_registry
 from ganbench.plugin.registry import Registry
 from ganbench.store.records import CORE_COLUMNS

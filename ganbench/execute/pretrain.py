@@ -19,14 +19,15 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ganbench.context import RunContext, resolve_device
 from ganbench.data.prepare import prepare_dataset
 from ganbench.errors import Diverged, GanbenchError
 from ganbench.execute.checkpoint import Checkpoints
-from ganbench.execute.context import RunContext, resolve_device
-from ganbench.execute.sources import is_checkpoint_spec, load_checkpoint_source
+from ganbench.execute.sources import load_checkpoint_source
 from ganbench.execute.timing import device_name
 from ganbench.execute.training import TrainConfig, train_gan
 from ganbench.grid.cells import Cell, Recipe
+from ganbench.grid.sources import is_checkpoint_spec
 from ganbench.plugin.contracts import Nets, SourceCheckpoint, Strategy
 from ganbench.plugin.manager import describe_failure, load_registry
 from ganbench.plugin.options import parse_spec
@@ -145,7 +146,7 @@ def ensure_pretrained(
     cached = load_pretrained(job, context)
     if cached is None:
         folder = job.folder(context)
-        with entry_lock(folder.with_name(folder.name + ".lock"), f"source model {job.key}"):
+        with entry_lock(folder.with_name(folder.name + ".lock"), f"source model {job.key}", notify=tqdm.write):
             cached = load_pretrained(job, context, repair=True)  # another process may have built it meanwhile
             if cached is None:
                 with context.active():

@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 
+from ganbench.context import RunContext, resolve_device
 from ganbench.errors import GanbenchError, one_line
 from ganbench.execute.cell import CellOutput
-from ganbench.execute.context import RunContext, resolve_device
 from ganbench.execute.executors import (
     CellBlocked,
     CellDone,
@@ -40,10 +40,9 @@ from ganbench.execute.executors import (
     this_host,
 )
 from ganbench.execute.pretrain import PretrainJob, pretrain_task
-from ganbench.grid.cells import Cell
+from ganbench.grid.cells import Cell, cell_fields
 from ganbench.plugin.manager import load_registry
 from ganbench.store.provenance import now
-from ganbench.store.records import cell_fields
 
 RAY_MISSING = "the ray executor needs Ray, which is not installed: pip install 'ganbench[ray]'"
 PROBE = ".shared-check"  # in the run folder, and (one per run) in the cache root's PROBE folder

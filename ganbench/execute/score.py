@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganbench.context import RunContext, resolve_device
 from ganbench.errors import GanbenchError
-from ganbench.execute.context import RunContext, resolve_device
 from ganbench.execute.evaluation import checked
 from ganbench.metrics.folders import load_image_folder
 from ganbench.plugin.contracts import EvalContext

@@ -7,6 +7,9 @@ from typing import Any
 
 from ganbench.errors import GanbenchError
 from ganbench.store.cache import stable_hash
+from ganbench.store.provenance import versions
+from ganbench.store.records import SCHEMA_VERSION
+from ganbench.store.schema import Record
 
 REFERENCE_CHOICES = ("all", "heldout")
 
@@ -110,3 +113,21 @@ class Cell:
     @property
     def id(self) -> str:
         return stable_hash(self.identity())[:12]
+
+
+def cell_fields(cell: Cell, git_revision: str | None) -> Record:
+    """The fields every record of ``cell`` has, whatever its outcome: what it is, its budgets, the code."""
+    b = cell.budget
+    return {
+        "schema_version": SCHEMA_VERSION, "cell_id": cell.id,
+        "arch": cell.labels.get("arch", cell.arch), "strategy": cell.labels.get("strategy", cell.strategy),
+        "source": cell.labels.get("source", cell.source), "target": cell.labels.get("target", cell.target),
+        "augment": cell.labels.get("augment", cell.augment), "shots": cell.shots, "seed": cell.seed,
+        "resolution": cell.resolution, "channels": cell.channels,
+        "pretrain_steps": b.pretrain_steps, "finetune_steps": b.finetune_steps, "batch_size": b.batch_size,
+        "lr": b.lr, "eval_samples": b.eval_samples, "eval_every": b.eval_every,
+        "reference": cell.protocol.reference, "reference_samples": cell.protocol.reference_samples or None,
+        "select_on": cell.protocol.select_on, "betas": ",".join(f"{b:g}" for b in cell.recipe.betas),
+        "ema": cell.recipe.ema, "r1_gamma": cell.recipe.r1_gamma, "r1_every": cell.recipe.r1_every,
+        "train_precision": cell.recipe.precision, "source_file": cell.source_file, "spec": cell.identity(), "git_revision": git_revision, **versions(),
+    }  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import GanbenchError
-from ganbench.grid.cells import Budget, EvalProtocol, Recipe
+from ganbench.grid.cells import PRECISIONS, REFERENCE_CHOICES, Budget, EvalProtocol, Recipe
 from ganbench.plugin.options import closest_first, split_spec_list
 
 if sys.version_info >= (3, 11):
@@ -19,45 +19,73 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+def setting(default: Any, help: str, *, choices: tuple[str, ...] | None = None, option: bool = True,
+            default_note: str = "", shown: str = "") -> Any:  # fmt: skip
+    """A field of :class:`Grid`: its default and what ``ganbench run matrix --help`` says of it. The command's
+    options are made from these fields (``option=False``: settable in a TOML config only), so the default its
+    help shows is the default used; ``default_note`` adds when another default applies, ``shown`` replaces the
+    value when it is a sentinel that cannot be typed (0 for "no cap")."""
+    metadata = {"help": help, "choices": choices, "option": option, "default_note": default_note, "shown": shown}
+    if isinstance(default, list):
+        return field(
+            default_factory=lambda: [list(v) if isinstance(v, list) else v for v in default], metadata=metadata
+        )
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class Grid:
     """What ``ganbench run matrix`` runs. The defaults are the embedded default grid (no download)."""
 
-    name: str = "default"
-    arch: list[str] = field(default_factory=lambda: ["dcgan"])
-    strategy: list[str] = field(default_factory=lambda: ["scratch", "finetune", "freeze-d", "adapter"])
-    source: list[str] = field(default_factory=lambda: ["mnist5k:classes=0-4"])
-    target: list[str] = field(default_factory=lambda: ["mnist5k:classes=5-9"])
-    pairs: list[list[str]] = field(default_factory=list)  # explicit (source, target) pairs replace the cross product
-    shots: list[int] = field(default_factory=lambda: [100])
-    seeds: list[int] = field(default_factory=lambda: [0])
-    metrics: list[str] = field(default_factory=lambda: ["fid", "kid", "prdc", "memorization"])
-    augment: list[str] = field(default_factory=lambda: ["none"])  # augmentations of D's inputs: a grid axis
-    baseline: bool = True  # add `scratch` when the strategies don't include it
-    resolution: int = 32
-    channels: int = 1
+    name: str = setting(
+        "default",
+        "Run name: the run directory is NAME-<grid hash>.",
+        default_note="with --config, the config file's name",
+    )
+    arch: list[str] = setting(["dcgan"], "Architectures, comma-separated: NAME[:key=value,...].")
+    strategy: list[str] = setting(
+        ["scratch", "finetune", "freeze-d", "adapter"], "Transfer strategies, e.g. scratch,finetune,freeze-d:layers=2."
+    )
+    source: list[str] = setting(["mnist5k:classes=0-4"], "Source datasets, e.g. mnist5k:classes=0-4.")
+    target: list[str] = setting(["mnist5k:classes=5-9"], "Target datasets, e.g. mnist5k:classes=5-9.")
+    # explicit (source, target) pairs replace the cross product (TOML only: a list of [source, target])
+    pairs: list[list[str]] = setting([], "Explicit [source, target] pairs instead of the cross product.", option=False)
+    shots: list[int] = setting([100], "Target images per cell (seeded subsets), e.g. 10,100.")
+    seeds: list[int] = setting([0], "Seeds, e.g. 0,1,2.")
+    metrics: list[str] = setting(["fid", "kid", "prdc", "memorization"], "Metrics, e.g. fid,kid,fd,intra-lpips.")
+    augment: list[str] = setting(["none"], "Augmentations of D's inputs, a grid axis, e.g. none,diffaugment,ada.")
+    baseline: bool = setting(True, "Add the scratch baseline when the strategies don't include it.")
+    resolution: int = setting(32, "Image size in pixels.")
+    channels: int = setting(1, "1 (grey) or 3 (RGB).")
     # sized so the default grid runs in under 15 minutes on 2 CPU cores, reference statistics included
-    pretrain_steps: int = 2000
-    finetune_steps: int = 400
-    batch_size: int = 64
-    lr: float = 2e-4
-    eval_samples: int = 250
-    eval_every: int = 200
+    pretrain_steps: int = setting(2000, "Source pretraining steps, cached per source.")
+    finetune_steps: int = setting(400, "Fine-tuning steps on the target.")
+    batch_size: int = setting(64, "Images per step.", default_note="--optimizer stylegan2: 4")
+    lr: float = setting(2e-4, "Base learning rate (Adam).", default_note="--optimizer stylegan2: 0.002")
+    eval_samples: int = setting(250, "Generated images per evaluation.")
+    eval_every: int = setting(200, "Evaluate every N fine-tuning steps and at the last (0: the last only).")
     # what evaluations compare against (see EvalProtocol): all target images, shots included, by default
-    reference: str = "all"
-    reference_samples: int = 0  # 0: the whole target; N: a seeded subset (large targets)
-    select_on: str = "final"  # "val": also report the metrics at the step a validation split picks
-    val_samples: int = 0
+    reference: str = setting("all", "What FID compares with: all target images, shots included (as the "
+                             "literature), or those held out from the shots.", choices=REFERENCE_CHOICES)  # fmt: skip
+    reference_samples: int = setting(0, "Cap the reference at a seeded subset of N >= 2 target images.",
+                                     shown="none: the whole target")  # fmt: skip
+    select_on: str = setting("final", "val: also report the metrics at the step a validation split picks (never "
+                             "the test reference).", choices=("final", "val"))  # fmt: skip
+    val_samples: int = setting(0, "Size of the validation split (non-shot target images, not in the reference).")
     # the training recipe (see Recipe); `optimizer` names a preset of lr, betas and batch size (OPTIMIZERS)
-    optimizer: str = "dcgan"
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
-    ema: float = 0.0
-    r1_gamma: float = 0.0
-    r1_every: int = 16
-    precision: str = "fp32"
+    optimizer: str = setting(
+        "dcgan",
+        "Optimizer preset: dcgan, or stylegan2 (Adam betas 0,0.99, lr 0.002, batch 4, "
+        "as the few-shot StyleGAN2 papers); explicit --lr / --batch-size / --betas win.",
+    )
+    betas: list[float] = setting([0.5, 0.999], "Adam betas, e.g. 0,0.99.", default_note="--optimizer stylegan2: 0,0.99")
+    ema: float = setting(0.0, "Generator EMA decay per step (e.g. 0.999); metrics use the EMA. 0: off.")
+    r1_gamma: float = setting(0.0, "R1 penalty weight (StyleGAN2: 10 at 256 px). 0: off.")
+    r1_every: int = setting(16, "Lazy R1: apply it every N steps, scaled by N.")
+    precision: str = setting("fp32", "bf16: autocast forward passes (CUDA).", choices=PRECISIONS)
     # how fast, never what: recorded, not part of a cell's id
-    channels_last: bool = False
-    compile: bool = False
+    channels_last: bool = setting(False, "Channels-last memory format (speed only).")
+    compile: bool = setting(False, "torch.compile G and D for training (speed only).")
 
     def recipe(self) -> Recipe:
         return Recipe(tuple(self.betas), self.ema, self.r1_gamma, self.r1_every, self.precision)

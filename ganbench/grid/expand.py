@@ -7,9 +7,9 @@ import itertools
 from dataclasses import dataclass
 
 from ganbench.errors import GanbenchError
-from ganbench.execute.sources import is_checkpoint_spec, parse_checkpoint_spec
 from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
+from ganbench.grid.sources import is_checkpoint_spec, parse_checkpoint_spec
 from ganbench.plugin.registry import BrokenPluginError, Registry
 from ganbench.store.cache import stable_hash
 

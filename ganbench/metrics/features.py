@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ganbench.errors import one_line
 from ganbench.metrics.inception import EXTRACTOR, MODE, InceptionWeights, get_extractor, resolve_inception_weights
-from ganbench.plugin.contracts import EvalContext
+from ganbench.plugin.contracts import EvalContext, Metric
 from ganbench.store.cache import atomic_write_bytes, atomic_write_text, stable_hash, tensor_hash
 from ganbench.store.locks import entry_lock
 
@@ -139,7 +139,7 @@ def cached_features(
     path = Path(cache_dir) / CACHE_FOLDER / f"{key[:20]}.npy"
     feats, _ = _read_features(path, len(images))
     if feats is None:  # the others wait for the process computing them, then read what it wrote
-        with entry_lock(path.with_suffix(".lock"), f"{what} features ({space.name}, {path.name})"):
+        with entry_lock(path.with_suffix(".lock"), f"{what} features ({space.name}, {path.name})", notify=tqdm.write):
             feats, damage = _read_features(path, len(images))
             if feats is None:
                 if damage:
@@ -211,3 +211,22 @@ def _now(device: torch.device) -> float:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter()
+
+
+class InceptionMetric(Metric):
+    """The base of every metric on Inception features (FID, KID, PRDC, memorization; subclass it for yours):
+    weights resolved up front, the reference's features computed before any cell, the network loaded and run
+    once before the first cell, and one feature pass per evaluation shared by all of them."""
+
+    def prepare(self, device, cache_dir):
+        return resolve_inception_weights(cache_dir).provenance()
+
+    def reference(self, ctx):
+        eval_features(ctx, InceptionSpace(cache_dir=ctx.cache_dir), "reference")
+
+    def warm_up(self, device, cache_dir):
+        space = InceptionSpace(cache_dir=cache_dir)
+        space(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.device(device))
+
+    def features(self, ctx, which):
+        return eval_features(ctx, InceptionSpace(cache_dir=ctx.cache_dir), which)

@@ -17,6 +17,7 @@ from torch import nn
 
 from ganbench.errors import GanbenchError
 from ganbench.plugin.options import Option, parse_int_set
+from ganbench.store.schema import Column  # the one column type: metrics declare it, records store it
 
 
 class Plugin:
@@ -249,28 +250,6 @@ class Dataset(Plugin):
 # --------------------------------------------------------------------------------------------------
 # Metrics
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Column:
-    """One number a metric writes: into every record, ``results.csv``, the leaderboards and the report.
-
-    ``lower_is_better`` says which way the number is better (False: higher is better), so leaderboards rank
-    by it in the right direction; None marks a detail that is not a score (a sample count, a subset size):
-    recorded, never averaged or ranked. ``label`` heads table columns (default: ``name``); ``digits`` is the
-    number of decimals tables show.
-    """
-
-    name: str
-    lower_is_better: bool | None
-    label: str = ""
-    digits: int = 4
-    help: str = ""
-
-    def describe(self, metric: str) -> dict[str, Any]:
-        """As records store it (``record["metric_columns"]``)."""
-        return {"name": self.name, "metric": metric, "lower_is_better": self.lower_is_better,
-                "label": self.label or self.name, "digits": self.digits}  # fmt: skip
 
 
 class Metric(Plugin):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pluggy
 
+from ganbench.context import RunContext, current_context
 from ganbench.errors import GanbenchError
-from ganbench.execute.context import RunContext, current_context
 from ganbench.plugin import hookspecs
 from ganbench.plugin.registry import Origin, Registry
 

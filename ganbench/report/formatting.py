@@ -12,18 +12,17 @@ import pandas as pd
 
 from ganbench.report.comparability import RANK_WITHIN, SETTING_FIELDS, show
 from ganbench.report.leaderboard import CONFIDENCE, SCRATCH
-from ganbench.store.records import MetricColumn
+from ganbench.store.schema import Column
 
 DEVICE_MARK = "†"  # on the rows whose comparison group ran on more than one device
-# Seed 0 of the default grid on two CPU types: the AMD EPYC numbers are those of results/records/default-cpu,
-# the Intel Xeon ones a rerun of the same code (not published as records); see results/README.md.
+# Said under every rendered leaderboard; the measurements behind it (one seed on several machines) are kept in
+# results/README.md, not repeated in reports of other runs.
 REPRODUCIBILITY = (
     "Bit-identical reruns hold on one machine only: the same code and seed train a different trajectory on "
-    "another CPU type or GPU (the default grid's seed 0 gave finetune 140.0, adapter 173.0, freeze-d 206.1, "
-    "scratch 315.8 FID on an Intel Xeon against 172.42, 174.62, 199.83, 316.82 on an AMD EPYC). Across "
-    "machines only the distribution over seeds reproduces: compare means and their intervals, never single "
-    "seeds. An unresolved verdict (or a single seed) means the seeds run cannot order the two rows: run more "
-    "seeds before reading the ranks as an ordering."
+    "another CPU type or GPU (results/README.md in the ganbench repository gives the default grid's seed 0 "
+    "measured on several machines). Across machines only the distribution over seeds reproduces: compare "
+    "means and their intervals, never single seeds. An unresolved verdict (or a single seed) means the seeds "
+    "run cannot order the two rows: run more seeds before reading the ranks as an ordering."
 )
 
 
@@ -42,7 +41,7 @@ def mean_std(row: pd.Series, name: str, digits: int) -> str:
     return number(mean, digits) + (f" ± {number(std, digits)}" if not pd.isna(std) else "")
 
 
-def metric_cell(row: pd.Series, column: MetricColumn) -> str:
+def metric_cell(row: pd.Series, column: Column) -> str:
     """A metric column's mean ± std, with its count when fewer cells than the row's have it."""
     text = mean_std(row, column.name, column.digits)
     count = row.get(f"{column.name}_n")
@@ -129,13 +128,13 @@ def status_cell(row: pd.Series) -> str:
     return ", ".join(parts)
 
 
-def header(column: MetricColumn) -> str:
+def header(column: Column) -> str:
     """A metric column's table header: its label and which way is better."""
     return f"{column.label} {'↓' if column.lower_is_better else '↑'}"
 
 
 def rank_label(frame: pd.DataFrame) -> str:
-    ranked: MetricColumn | None = frame.attrs.get("rank_by")
+    ranked: Column | None = frame.attrs.get("rank_by")
     return ranked.label if ranked else "score"
 
 
@@ -146,10 +145,10 @@ Display = tuple[str, Callable[[pd.Series], str], bool]
 def display_columns(frame: pd.DataFrame) -> list[Display]:
     """The columns of the readable tables: every metric column the records score, then the transfer and cost
     columns (and, when any record says it, how many cells shared a device)."""
-    ranked: MetricColumn | None = frame.attrs.get("rank_by")
+    ranked: Column | None = frame.attrs.get("rank_by")
     label, digits = rank_label(frame), ranked.digits if ranked else 2
 
-    def metric(column: MetricColumn) -> Display:
+    def metric(column: Column) -> Display:
         return header(column), lambda r: metric_cell(r, column), False
 
     return [
@@ -261,7 +260,7 @@ def provenance_lines(frame: pd.DataFrame) -> list[str]:
 
 def definitions(frame: pd.DataFrame) -> str:
     """What the table's numbers mean, in the terms of its ranking column."""
-    ranked: MetricColumn | None = frame.attrs.get("rank_by")
+    ranked: Column | None = frame.attrs.get("rank_by")
     label = rank_label(frame)
     best, sign = ("lowest", f"scratch {label} − this {label}") if not ranked or ranked.lower_is_better else (
         "highest", f"this {label} − scratch {label}")  # fmt: skip

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import GanbenchError
+from ganbench.report.cell_plots import cell_png
 from ganbench.report.comparability import RANK_WITHIN
 from ganbench.report.csv import to_csv
 from ganbench.report.formatting import (
@@ -36,9 +37,9 @@ from ganbench.report.formatting import (
     shared_settings,
 )
 from ganbench.report.markdown import to_markdown
-from ganbench.report.plots import cell_png, cost_png, curves_png
-from ganbench.store.records import MetricColumn
+from ganbench.report.plots import cost_png, curves_png
 from ganbench.store.runs import RunRecords
+from ganbench.store.schema import Column
 
 MARKER = ".ganbench-report"  # a folder holding this file is a report this module may replace
 SAFE_ID = re.compile(r"[A-Za-z0-9_.-]+")  # cell ids that are safe as file names (no path separators)
@@ -133,7 +134,7 @@ def _write(frame: pd.DataFrame, loaded: RunRecords, folder: Path, command: str |
     (folder / "leaderboard.md").write_text(to_markdown(frame, command))
     (folder / "plots").mkdir()
     (folder / "samples").mkdir()
-    ranked: MetricColumn | None = frame.attrs.get("rank_by")
+    ranked: Column | None = frame.attrs.get("rank_by")
     label = rank_label(frame)
     rank_keys = RANK_WITHIN + list(frame.attrs.get("mixed", []))
     by_group: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
@@ -182,7 +183,7 @@ def _write(frame: pd.DataFrame, loaded: RunRecords, folder: Path, command: str |
     (folder / "index.html").write_text("\n".join(parts) + "\n", encoding="utf-8")
 
 
-def _sample_figures(rows: pd.DataFrame, loaded: RunRecords, folder: Path, ranked: MetricColumn | None) -> list[str]:
+def _sample_figures(rows: pd.DataFrame, loaded: RunRecords, folder: Path, ranked: Column | None) -> list[str]:
     """Per row, the sample grid of every cell it averages (copied into the report), captioned with its score."""
     by_cell = {r["cell_id"]: r for r in loaded.records}
     parts = []
@@ -209,7 +210,7 @@ def _sample_figures(rows: pd.DataFrame, loaded: RunRecords, folder: Path, ranked
     return parts
 
 
-def _loss_figure(record: dict[str, Any], cell_id: str, folder: Path, ranked: MetricColumn | None) -> list[str]:
+def _loss_figure(record: dict[str, Any], cell_id: str, folder: Path, ranked: Column | None) -> list[str]:
     """The cell's loss curves and ranking-column curve (``plots/cell-<id>.png``), shown small, linked full size."""
     png = cell_png(record, ranked, dpi=90)
     if png is None:
@@ -221,7 +222,7 @@ def _loss_figure(record: dict[str, Any], cell_id: str, folder: Path, ranked: Met
     return [f'<figure class="losses">{image}<figcaption>{caption}</figcaption></figure>']
 
 
-def _cost_panel(rows: pd.DataFrame, j: int, folder: Path, ranked: MetricColumn | None, mixed: list[str]) -> str:
+def _cost_panel(rows: pd.DataFrame, j: int, folder: Path, ranked: Column | None, mixed: list[str]) -> str:
     title = f"{rows['source'].iloc[0]} → {rows['target'].iloc[0]}, {rows['shots'].iloc[0]} shots"
     title += "".join(f", {k} {rows[k].iloc[0]}" for k in mixed)
     png = cost_png(title, rows, ranked) if ranked else None

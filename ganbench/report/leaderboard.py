@@ -30,8 +30,9 @@ import pandas as pd
 
 from ganbench.errors import GanbenchError
 from ganbench.report.comparability import RANK_WITHIN, RUN, SETTING_FIELDS, check_settings, fill_settings, same_key
-from ganbench.store.records import COMPLETE, MetricColumn, headline_column, metric_columns, scored_columns
+from ganbench.store.records import COMPLETE, headline_column, metric_columns, scored_columns
 from ganbench.store.runs import RunRecords, finished_at, load_runs
+from ganbench.store.schema import Column
 
 LEADERBOARD_SCHEMA_VERSION = 3
 
@@ -123,12 +124,12 @@ def _joined(values: Iterable[Any]) -> str | None:
     return ";".join(unique) or None
 
 
-def gain(value: float, baseline: float, rank_by: MetricColumn) -> float:
+def gain(value: float, baseline: float, rank_by: Column) -> float:
     """How much better ``value`` is than ``baseline`` in the column's direction (positive: better)."""
     return baseline - value if rank_by.lower_is_better else value - baseline
 
 
-def _first_reaching(curve: list[dict[str, Any]], threshold: float, rank_by: MetricColumn) -> int | None:
+def _first_reaching(curve: list[dict[str, Any]], threshold: float, rank_by: Column) -> int | None:
     """The first evaluated step whose value is at least as good as ``threshold``."""
     for point in sorted(curve or [], key=lambda p: p.get("step", 0)):
         value = _finite([point.get(rank_by.name)])
@@ -147,7 +148,7 @@ def _scratch_index(records: list[dict[str, Any]], rank_keys: list[str]) -> dict[
 
 
 def _transfer(ok: list[dict[str, Any]], rank_keys: list[str], scratch: dict[tuple, dict[str, Any]],
-              rank_by: MetricColumn) -> dict[str, Any]:  # fmt: skip
+              rank_by: Column) -> dict[str, Any]:  # fmt: skip
     """Gain over the paired scratch cells on the ranking column, and the steps taken to reach their value."""
     gains, compared, steps, paired = [], [], [], 0
     for r in ok:
@@ -181,7 +182,7 @@ def _devices(rows: list[dict[str, Any]]) -> set[str]:
     return {str(r["device"]) for r in _described(rows) if r.get("device")}
 
 
-def _scores_by_seed(rows: list[dict[str, Any]], rank_by: MetricColumn | None) -> dict[Any, float]:
+def _scores_by_seed(rows: list[dict[str, Any]], rank_by: Column | None) -> dict[Any, float]:
     """A row's ok cells' finite values of the ranking column, by seed (the first cell id of a seed wins)."""
     out: dict[Any, float] = {}
     for r in sorted((r for r in rows if r.get("status") == "ok"), key=lambda r: r["cell_id"]):
@@ -192,7 +193,7 @@ def _scores_by_seed(rows: list[dict[str, Any]], rank_by: MetricColumn | None) ->
 
 
 def _row(rows: list[dict[str, Any]], key_fields: list[str], rank_keys: list[str], scratch: dict[tuple, dict[str, Any]],
-         scored: list[MetricColumn], rank_by: MetricColumn | None) -> dict[str, Any]:  # fmt: skip
+         scored: list[Column], rank_by: Column | None) -> dict[str, Any]:  # fmt: skip
     ok = sorted((r for r in rows if r.get("status") == "ok"), key=lambda r: (r.get("seed"), r["cell_id"]))
     out: dict[str, Any] = {"schema_version": LEADERBOARD_SCHEMA_VERSION, **{k: rows[0].get(k) for k in key_fields}}
     out["rank_by"] = rank_by.name if rank_by else None
@@ -226,7 +227,7 @@ def _row(rows: list[dict[str, Any]], key_fields: list[str], rank_keys: list[str]
     return out
 
 
-def _order_key(frame: pd.DataFrame, rank_by: MetricColumn | None) -> pd.Series:
+def _order_key(frame: pd.DataFrame, rank_by: Column | None) -> pd.Series:
     """The ranking column's mean, oriented so that smaller is better; missing values last."""
     if rank_by is None:
         return pd.Series(math.inf, index=frame.index)
@@ -234,7 +235,7 @@ def _order_key(frame: pd.DataFrame, rank_by: MetricColumn | None) -> pd.Series:
     return (mean if rank_by.lower_is_better else -mean).fillna(math.inf)
 
 
-def _rank(frame: pd.DataFrame, rank_keys: list[str], rank_by: MetricColumn | None) -> pd.Series:
+def _rank(frame: pd.DataFrame, rank_keys: list[str], rank_by: Column | None) -> pd.Series:
     """1 = best mean of the ranking column within each comparison group; ties share the better rank."""
     ranks = pd.Series(pd.NA, index=frame.index, dtype="Int64")
     order = _order_key(frame, rank_by).replace(math.inf, math.nan)
@@ -264,7 +265,7 @@ def row_label(row: pd.Series) -> str:
 
 
 def _versus_next(frame: pd.DataFrame, scores: list[dict[Any, float]], rank_keys: list[str],
-                 rank_by: MetricColumn | None) -> None:  # fmt: skip
+                 rank_by: Column | None) -> None:  # fmt: skip
     """Fill ``NEXT_COLUMNS``: each ranked row against the next ranked row of its group (in table order), on the
     seeds both have; the difference is how much better this row is (positive: better)."""
     if rank_by is None:
@@ -284,7 +285,7 @@ def _versus_next(frame: pd.DataFrame, scores: list[dict[Any, float]], rank_keys:
                 frame.at[i, "vs_next_resolved"] = resolved(low, high)
 
 
-def ranking_column(columns: list[MetricColumn], rank_by: str | None) -> MetricColumn | None:
+def ranking_column(columns: list[Column], rank_by: str | None) -> Column | None:
     """The column to rank by: ``rank_by``, else ``fid`` when the records have it, else their first score
     (None when they have none: no rank, no gain)."""
     if rank_by is None:
@@ -335,7 +336,7 @@ def leaderboard_frame(loaded: RunRecords, allow_mixed: bool = False, rank_by: st
     return frame
 
 
-def _set_types(frame: pd.DataFrame, scored: list[MetricColumn]) -> None:
+def _set_types(frame: pd.DataFrame, scored: list[Column]) -> None:
     floats = [*(f"{c.name}_{s}" for c in scored for s in ("mean", "std")),
               *(f"{cost}_{s}" for cost in COST_STATS for s in ("mean", "std")),
               "gain_vs_scratch", "gain_vs_scratch_std", "gain_ci_low", "gain_ci_high", "vs_next_diff",

@@ -29,6 +29,22 @@ def tensor_hash(tensor: torch.Tensor) -> str:
     return h.hexdigest()
 
 
+_SHA256: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes (remembered per path, size and mtime within a process)."""
+    stat = os.stat(path)
+    memo = (str(path), stat.st_size, stat.st_mtime_ns)
+    if memo not in _SHA256:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 24), b""):
+                digest.update(chunk)
+        _SHA256[memo] = digest.hexdigest()
+    return _SHA256[memo]
+
+
 def file_sha1(path: str | os.PathLike) -> str:
     h = hashlib.sha1()
     with open(path, "rb") as f:

@@ -27,8 +27,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from ganbench.errors import GanbenchError
 
 GRACE_S = 10.0  # an empty or unreadable lock file younger than this may be one whose holder is writing it
@@ -153,27 +151,22 @@ class FileLock:
 
 
 @contextmanager
-def entry_lock(
-    path: str | os.PathLike, what: str, on_wait: Callable[[dict[str, Any]], None] | None = None
-) -> Iterator[FileLock]:
+def entry_lock(path: str | os.PathLike, what: str, notify: Callable[[str], None] | None = None) -> Iterator[FileLock]:
     """Hold the lock of one cache entry for the block, waiting for whoever builds it now (cache entries are waited
-    for, never refused). Waiting is announced in one line unless ``on_wait`` says otherwise."""
+    for, never refused). When waiting begins, ``notify`` (if given) gets one line saying whom this process waits
+    for: the storage layer never prints, its caller decides where the line goes."""
     lock = FileLock(path, what, advice="wait for it")
-    lock.acquire(wait=True, on_wait=on_wait or _announce_waiting(what))
+    lock.acquire(wait=True, on_wait=None if notify is None else lambda holder: notify(waiting_line(holder, what)))
     try:
         yield lock
     finally:
         lock.release()
 
 
-def _announce_waiting(what: str) -> Callable[[dict[str, Any]], None]:
-    """An ``on_wait`` that says in one line whom this process waits for."""
-
-    def announce(holder: dict[str, Any]) -> None:
-        who = f"process {holder['pid']} on {holder.get('host')}" if "pid" in holder else "another process"
-        tqdm.write(f"waiting for {who}, which is building {what} ...")
-
-    return announce
+def waiting_line(holder: dict[str, Any], what: str) -> str:
+    """The line that says whom a process waits for, and what that one is building."""
+    who = f"process {holder['pid']} on {holder.get('host')}" if "pid" in holder else "another process"
+    return f"waiting for {who}, which is building {what} ..."
 
 
 def _read(path: Path) -> dict[str, Any] | None:

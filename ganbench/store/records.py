@@ -3,78 +3,43 @@
 A run directory holds ``cells/<cell_id>.json`` (the source of truth), ``samples/<cell_id>.png``,
 ``results.csv`` and ``curves.csv`` (both rebuilt from the records), ``curves.png``, ``manifest.json``, and while
 cells are unfinished ``checkpoints/<cell_id>.pt``; ``.lock`` while a process runs it.
-Columns are documented in docs/results-schema.md; bump SCHEMA_VERSION when their meaning changes.
+The record's fields are typed in :mod:`ganbench.store.schema` and documented in docs/results-schema.md; bump
+SCHEMA_VERSION when their meaning changes.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from ganbench.store.cache import atomic_write_bytes, atomic_write_json, atomic_write_text
-from ganbench.store.provenance import versions
-
-if TYPE_CHECKING:
-    from ganbench.grid.cells import Cell
+from ganbench.store.schema import FIELDS, IDENTITY_FIELDS, RESULTS_FIELDS, Column
 
 SCHEMA_VERSION = 2  # 2: records declare their metric columns (``metric_columns``) and carry ``reference_key``
 COMPLETE = ("ok", "diverged")  # statuses a resumed run skips; "failed" cells are retried
 
-# results.csv: these, then every metric column the records declare, then COST_AND_PROVENANCE_COLUMNS
-IDENTITY_COLUMNS = ["schema_version", "cell_id", "status", "arch", "strategy", "augment", "source", "target",
-                    "shots", "seed"]  # fmt: skip
-COST_AND_PROVENANCE_COLUMNS = [
-    "trainable_params", "total_params", "trainable_fraction", "trainable_g", "total_g", "trainable_d", "total_d",
-    "pretrain_s", "pretrain_cache_hit", "adapt_s", "finetune_s", "step_ms", "images_per_s", "eval_s",
-    "eval_generate_s", "eval_features_s", "eval_metrics_s", "peak_mem_mb", "peak_train_mb", "peak_eval_mb",
-    "peak_mem_kind", "device", "host", "executor", "threads", "device_shared_by", "worker_warm_up_s", "arch_weights", "resumes", "steps_redone", "checkpoint_every",
-    "resolution", "channels", "pretrain_steps", "finetune_steps", "batch_size", "lr", "betas", "ema", "r1_gamma",
-    "r1_every", "train_precision", "channels_last", "compiled", "augment_p", "source_file",
-    "eval_samples", "eval_every", "n_gen", "reference", "reference_samples", "n_target", "n_ref", "n_heldout",
-    "n_val", "shots_from", "shots_key", "reference_key", "select_on", "selected_step",
-    "fid_mode", "inception_sha1", "ganbench_version", "torch_version", "cleanfid_version",
-    "git_revision", "finished_at", "error",
-]  # fmt: skip
-CORE_COLUMNS = frozenset([*IDENTITY_COLUMNS, *COST_AND_PROVENANCE_COLUMNS, "spec", "curve", "loss", "traceback",
-                          "metric_columns", "pretrain_key", "source_checkpoint", "python_version", "numpy_version",
-                          "peak_mem_kind", "step", "selected", "losses", "resumed_from"])  # fmt: skip
+# results.csv: these, then every metric column the records declare, then COST_AND_PROVENANCE_COLUMNS; both lists,
+# and every field a record has, come from the typed record (ganbench.store.schema.Record)
+IDENTITY_COLUMNS = list(IDENTITY_FIELDS)
+COST_AND_PROVENANCE_COLUMNS = list(RESULTS_FIELDS)
+#: names no metric column may take: the record's fields, and ``step`` (the key of a curve point)
+CORE_COLUMNS = frozenset([*FIELDS, "step"])
 
 
-@dataclass(frozen=True)
-class MetricColumn:
-    """A metric column as records declare it (``record["metric_columns"]``): which metric wrote it, and whether
-    lower values are better (None: a detail such as a sample count, recorded but never ranked or averaged)."""
-
-    name: str
-    metric: str
-    lower_is_better: bool | None
-    label: str
-    digits: int
-
-    def as_record(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_record(cls, data: dict[str, Any]) -> MetricColumn:
-        return cls(data["name"], data.get("metric", data["name"]), data.get("lower_is_better"),
-                   data.get("label") or data["name"], int(data.get("digits", 4)))  # fmt: skip
-
-
-def metric_columns(records: Iterable[dict[str, Any]]) -> list[MetricColumn]:
+def metric_columns(records: Iterable[dict[str, Any]]) -> list[Column]:
     """Every metric column the records declare, each once, in the order they first appear."""
-    seen: dict[str, MetricColumn] = {}
+    seen: dict[str, Column] = {}
     for record in records:
         for data in record.get("metric_columns") or ():
-            seen.setdefault(data["name"], MetricColumn.from_record(data))
+            seen.setdefault(data["name"], Column.from_record(data))
     return list(seen.values())
 
 
-def scored_columns(columns: Iterable[MetricColumn]) -> list[MetricColumn]:
+def scored_columns(columns: Iterable[Column]) -> list[Column]:
     """The columns that are scores (better lower or higher), in order; details left out."""
     return [c for c in columns if c.lower_is_better is not None]
 
@@ -82,7 +47,7 @@ def scored_columns(columns: Iterable[MetricColumn]) -> list[MetricColumn]:
 HEADLINE = "fid"  # the score tables sort by and leaderboards rank by unless told otherwise
 
 
-def headline_column(columns: Iterable[MetricColumn]) -> MetricColumn | None:
+def headline_column(columns: Iterable[Column]) -> Column | None:
     """FID when it is among the scored columns, else the first score; None when there is no score."""
     scored = scored_columns(columns)
     return next((c for c in scored if c.name == HEADLINE), scored[0] if scored else None)
@@ -106,24 +71,6 @@ CURVE_COLUMNS = [
     "metric",
     "value",
 ]
-
-
-def cell_fields(cell: Cell, git_revision: str | None) -> dict[str, Any]:
-    """The fields every record of ``cell`` has, whatever its outcome: what it is, its budgets, the code."""
-    b = cell.budget
-    return {
-        "schema_version": SCHEMA_VERSION, "cell_id": cell.id,
-        "arch": cell.labels.get("arch", cell.arch), "strategy": cell.labels.get("strategy", cell.strategy),
-        "source": cell.labels.get("source", cell.source), "target": cell.labels.get("target", cell.target),
-        "augment": cell.labels.get("augment", cell.augment), "shots": cell.shots, "seed": cell.seed,
-        "resolution": cell.resolution, "channels": cell.channels,
-        "pretrain_steps": b.pretrain_steps, "finetune_steps": b.finetune_steps, "batch_size": b.batch_size,
-        "lr": b.lr, "eval_samples": b.eval_samples, "eval_every": b.eval_every,
-        "reference": cell.protocol.reference, "reference_samples": cell.protocol.reference_samples or None,
-        "select_on": cell.protocol.select_on, "betas": ",".join(f"{b:g}" for b in cell.recipe.betas),
-        "ema": cell.recipe.ema, "r1_gamma": cell.recipe.r1_gamma, "r1_every": cell.recipe.r1_every,
-        "train_precision": cell.recipe.precision, "source_file": cell.source_file, "spec": cell.identity(), "git_revision": git_revision, **versions(),
-    }  # fmt: skip
 
 
 def record_path(run_dir: Path, cell_id: str) -> Path:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import GanbenchError
-from ganbench.store.records import COMPLETE, SCHEMA_VERSION, MetricColumn, read_record
+from ganbench.store.records import COMPLETE, SCHEMA_VERSION, read_record
+from ganbench.store.schema import Column, field_problem
 
 
 @dataclass
@@ -96,8 +97,8 @@ def _columns_problem(columns: Any) -> str | None:
 
 def record_problem(record: Any) -> str | None:
     """Why a cell record read from disk cannot be tabulated (None: it can), in a few words naming the field.
-    Checks what the tables compute with: identity text, shots and seed, the metric columns and their values,
-    the costs and the curve; other fields are shown as they are."""
+    Checks what the tables compute with (identity text, shots and seed, the metric columns and their values,
+    the costs and the curve) and that every other field of the typed record has its declared type."""
     if not isinstance(record, dict):
         return f"a JSON {type(record).__name__}, not an object"
     for name in TEXT_FIELDS:
@@ -131,6 +132,9 @@ def record_problem(record: Any) -> str | None:
         for name in names:
             if point.get(name) is not None and not _is_number(point[name]):
                 return f"curve point at step {point['step']}: {name} is {_shown(point[name])}, not a number"
+    for name, value in record.items():  # every other field of the typed record (ganbench.store.schema.Record)
+        if name not in names and (problem := field_problem(name, value)):
+            return problem
     return None
 
 
@@ -264,8 +268,11 @@ def find_record(run_dir: str | os.PathLike, cell_id: str) -> dict[str, Any]:
 
 # Records of schema 1 predate declared metric columns; the only metrics then were these (as declared now).
 SCHEMA_1_COLUMNS = {
-    "fid": [MetricColumn("fid", "fid", True, "FID", 2)],
-    "kid": [MetricColumn("kid", "kid", True, "KID", 4), MetricColumn("kid_subset_size", "kid", None, "KID subset", 0)],
+    "fid": [Column("fid", True, "FID", 2, metric="fid")],
+    "kid": [
+        Column("kid", True, "KID", 4, metric="kid"),
+        Column("kid_subset_size", None, "KID subset", 0, metric="kid"),
+    ],
 }
 
 

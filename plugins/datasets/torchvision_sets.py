@@ -1,7 +1,7 @@
 """The classic datasets torchvision knows, read from their standard files with numpy (no checksums, no
 torchvision at load time), and downloaded through torchvision only when they are on no data root.
 
-Files are looked for under the data roots of :mod:`ganbench.dataroots` (``$GANBENCH_DATA`` or
+Files are looked for under the run context's data roots (``ganbench.data_roots()``: ``$GANBENCH_DATA`` or
 ``<cache>/data-downloads``, then ``--data-root`` folders, then ``/usr/share/datasets``), in torchvision's
 own layout (``<root>/MNIST/raw/...``, ``<root>/cifar-10-batches-py/...``) or under the dataset's name
 (``<root>/fashion-mnist/...``, Debian's layout). Labels are as the datasets define them, 0-based, except
@@ -445,13 +445,11 @@ class STL10(_Files):
 
 
 def _decode_all(paths: list[Path], size: int, desc: str) -> np.ndarray:
-    from ganbench_plugins.datasets.folder import decode_images, stack_images
-
-    arrays, bad = decode_images(paths, size, crop=True, desc=desc)
+    arrays, bad = ganbench.decode_images(paths, size, crop=True, desc=desc)
     if bad:
         path, why = next(iter(bad.items()))
         raise ValueError(f"{len(bad)} unreadable image(s), e.g. {path} ({why})")
-    return stack_images(arrays, "rgb").numpy()
+    return ganbench.stack_images(arrays, "rgb").numpy()
 
 
 class CelebA(_Files):

@@ -30,19 +30,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from ganbench_plugins.architectures.projected import (
-    DEFAULT_BACKBONE,
-    IMAGENET_INCEPTION_MEAN,
-    IMAGENET_INCEPTION_STD,
-    OFFLINE_PACKAGE,
-    hub_allowed,
-    offline_state,
-    state_sha256,
-)
 from torch import nn
 
 import ganbench
-from ganbench import Column, Option
+from ganbench import OFFLINE_BACKBONE, OFFLINE_PACKAGE, Column, Option, hub_allowed, offline_backbone, state_sha256
 
 CPU_BATCH, CUDA_BATCH = 32, 256
 
@@ -65,7 +56,7 @@ class FDWeights:
 
 def unknown_backbone(name: str) -> str | None:
     """An ``Option.check``: why ``name`` is not a timm model, or None."""
-    if name == DEFAULT_BACKBONE:  # checked when the registry loads: no need to import timm for it
+    if name == OFFLINE_BACKBONE:  # checked when the registry loads: no need to import timm for it
         return None
     import timm
 
@@ -98,20 +89,18 @@ def _resolve(backbone: str, online: bool) -> FDWeights:
                 state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 return FDWeights(backbone, "timm", state_sha256(state), _input_size(cfg),
                                  tuple(cfg["mean"]), tuple(cfg["std"]), state)  # fmt: skip
-        found = offline_state(backbone) if backbone == DEFAULT_BACKBONE else None
+        found = offline_backbone(backbone)
         if found is not None:
-            full, digest = found
             with torch.device("meta"):
                 model = timm.create_model(backbone, num_classes=0)
-            state = {key: full[key] for key in model.state_dict()}
-            return FDWeights(backbone, OFFLINE_PACKAGE, digest, _input_size(model.pretrained_cfg),
-                             IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, state)  # fmt: skip
+            return FDWeights(backbone, found.source, found.sha256, _input_size(model.pretrained_cfg),
+                             found.mean, found.std, found.subset(model.state_dict()))  # fmt: skip
     if ganbench.offline():
         why = "GANBENCH_OFFLINE=1 keeps timm from looking; for weights in the Hugging Face cache, set HF_HUB_OFFLINE=1 instead"
     else:
         why = "the Hugging Face hub did not answer, or timm has no pretrained weights for it"
     raise ganbench.GanbenchError(
-        f"fd: no pretrained weights for timm backbone {backbone!r} ({why}); or use fd:backbone={DEFAULT_BACKBONE}, "
+        f"fd: no pretrained weights for timm backbone {backbone!r} ({why}); or use fd:backbone={OFFLINE_BACKBONE}, "
         f"whose weights ship with {OFFLINE_PACKAGE}"
     )
 
@@ -173,7 +162,7 @@ class FD(ganbench.Metric):
 
     name = "fd"
     options = (
-        Option("backbone", str, DEFAULT_BACKBONE, "timm model whose pooled features are compared (pretrained)",
+        Option("backbone", str, OFFLINE_BACKBONE, "timm model whose pooled features are compared (pretrained)",
                check=unknown_backbone),
     )  # fmt: skip
     columns = (

@@ -4,31 +4,11 @@ metric on Inception features shares one feature pass per evaluation."""
 
 from __future__ import annotations
 
-import torch
-
 import ganbench
 from ganbench import Column, Option, at_least
 
 
-class InceptionMetric(ganbench.Metric):
-    """What every metric on Inception features shares: weights resolved up front, the reference's features
-    computed before any cell, the network loaded and run once before the first cell."""
-
-    def prepare(self, device, cache_dir):
-        return ganbench.resolve_inception_weights(cache_dir).provenance()
-
-    def reference(self, ctx):
-        ganbench.eval_features(ctx, ganbench.InceptionSpace(cache_dir=ctx.cache_dir), "reference")
-
-    def warm_up(self, device, cache_dir):
-        space = ganbench.InceptionSpace(cache_dir=cache_dir)
-        space(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.device(device))
-
-    def features(self, ctx, which):
-        return ganbench.eval_features(ctx, ganbench.InceptionSpace(cache_dir=ctx.cache_dir), which)
-
-
-class FID(InceptionMetric):
+class FID(ganbench.InceptionMetric):
     """Frechet Inception Distance, clean-fid "clean" mode (lower is better)."""
 
     name = "fid"
@@ -38,7 +18,7 @@ class FID(InceptionMetric):
         return {"fid": ganbench.fid_from_features(self.features(ctx, "generated"), self.features(ctx, "reference"))}
 
 
-class KID(InceptionMetric):
+class KID(ganbench.InceptionMetric):
     """Kernel Inception Distance, clean-fid's estimator; the subset size adapts to small sets."""
 
     name = "kid"

@@ -37,7 +37,6 @@ import functools
 import importlib.metadata
 import re
 import time
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from ganbench_plugins.architectures.projected import file_sha256
 from torch import nn
 
 import ganbench
@@ -55,7 +53,6 @@ TORCHVISION_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.
 TORCHVISION_URL = "https://download.pytorch.org/models/"
 MIN_SIDE = 32  # AlexNet's smallest input with an output at every layer is 31 px
 CPU_BATCH, CUDA_BATCH = 50, 500
-DOWNLOAD_TIMEOUT_S = 120.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -89,7 +86,7 @@ def resolve_trunk_weights(net: str, given: str | None, cache_dir: str | Path) ->
     for path, source in ((hub, "torch-hub"), (cached, "cache")):
         if path.is_file():
             return TrunkWeights(net, path, _checked_sha256(path, name), source)
-    problem = ganbench.try_download(TORCHVISION_URL + name, lambda _: _download(TORCHVISION_URL + name, cached))
+    problem = ganbench.download_file(TORCHVISION_URL + name, cached)
     if problem is None:
         return TrunkWeights(net, cached, _checked_sha256(cached, name), "download")
     raise ganbench.GanbenchError(
@@ -98,30 +95,10 @@ def resolve_trunk_weights(net: str, given: str | None, cache_dir: str | Path) ->
     )
 
 
-def _download(url: str, dest: Path) -> None:
-    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-        data = response.read()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    part.write_bytes(data)
-    part.replace(dest)  # atomic: a reader never sees half a file
-
-
 def _checked_sha256(path: Path, canonical: str) -> str:
-    stat = path.stat()
-    digest = _sha256(str(path), stat.st_mtime, stat.st_size)
-    stamp = re.search(r"-([0-9a-f]{8})\.pth$", canonical)
-    if path.name == canonical and stamp and not digest.startswith(stamp.group(1)):
-        raise ganbench.GanbenchError(
-            f"intra-lpips: {path} is damaged: its sha256 starts {digest[:8]}, its name says {stamp.group(1)}; "
-            "delete it or replace it with torchvision's file"
-        )
-    return digest
-
-
-@functools.lru_cache(maxsize=8)
-def _sha256(path: str, mtime: float, size: int) -> str:
-    return file_sha256(Path(path))
+    return ganbench.checked_sha256(
+        path, "intra-lpips", canonical, fix="delete it or replace it with torchvision's file"
+    )
 
 
 def trunk_state(torchvision_state: dict[str, torch.Tensor], trunk: dict[str, torch.Tensor], source: str):

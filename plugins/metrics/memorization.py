@@ -12,13 +12,11 @@ Both are "higher is better" in the sense of "less copying"; neither says anythin
 
 from __future__ import annotations
 
-from ganbench_plugins.metrics.inception import InceptionMetric
-
 import ganbench
 from ganbench import Column
 
 
-class Memorization(InceptionMetric):
+class Memorization(ganbench.InceptionMetric):
     """Authenticity and copy ratio against the training shots, on Inception features and on pixels."""
 
     name = "memorization"

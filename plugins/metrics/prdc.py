@@ -11,13 +11,11 @@ which the tests hold ours to.
 
 from __future__ import annotations
 
-from ganbench_plugins.metrics.inception import InceptionMetric
-
 import ganbench
 from ganbench import Column, Option, at_least
 
 
-class PRDC(InceptionMetric):
+class PRDC(ganbench.InceptionMetric):
     """Precision, recall, density and coverage on Inception features (higher is better)."""
 
     name = "prdc"

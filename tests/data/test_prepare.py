@@ -5,9 +5,9 @@ import textwrap
 import pytest
 import torch
 
+from ganbench.context import RunContext
 from ganbench.data.prepare import convert_channels, prepare_dataset, prepared_path, resize_images, select_shots
 from ganbench.errors import GanbenchError
-from ganbench.execute.context import RunContext
 
 
 def test_shots_are_seeded_and_sorted():
@@ -58,7 +58,7 @@ PREPARE = """
 import sys, time
 from pathlib import Path
 from ganbench.data.prepare import prepare_dataset
-from ganbench.execute.context import RunContext
+from ganbench.context import RunContext
 from ganbench.plugin.manager import load_registry
 
 context = RunContext.from_environment(cache_dir=sys.argv[1], data_roots=[sys.argv[2]], device="cpu")

@@ -11,7 +11,9 @@ import torch
 from tiny_settings import FIXTURE_PLUGINS, TINY_OPTIONS
 
 from ganbench.errors import GanbenchError
-from ganbench.execute.sources import file_sha256, load_checkpoint_source, parse_checkpoint_spec
+from ganbench.execute.sources import load_checkpoint_source
+from ganbench.grid.sources import parse_checkpoint_spec
+from ganbench.store.cache import file_sha256
 
 TINY_SG2 = "stylegan2:width=8,style_dim=16,n_mlp=2"
 

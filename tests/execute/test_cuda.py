@@ -105,7 +105,7 @@ def test_ray_packs_cells_onto_the_gpu_and_records_the_sharing(ray_gpu_cluster, t
     """With --gpus-per-cell 0.5, two cells train at once on the one GPU Ray assigns; records say so."""
     from tiny_settings import TINY_GRID
 
-    from ganbench.execute.context import RunContext
+    from ganbench.context import RunContext
     from ganbench.execute.driver import run_matrix
     from ganbench.execute.ray_executor import RayExecutor
     from ganbench.grid.config import make_grid

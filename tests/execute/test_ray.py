@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from tiny_settings import FIXTURE_PLUGINS, TINY_GRID, TINY_OPTIONS
 
+from ganbench.context import RunContext
 from ganbench.execute import ray_executor
-from ganbench.execute.context import RunContext
 from ganbench.execute.driver import run_matrix
 from ganbench.execute.executors import LocalExecutor
 from ganbench.execute.ray_executor import DeviceLedger, RayExecutor
@@ -94,7 +94,7 @@ def test_a_killed_worker_fails_its_cell_only_and_the_rerun_continues_it(ray_clus
 
 
 def _policy(spec: str):
-    from ganbench.execute.checkpoint import CheckpointPolicy
+    from ganbench.context import CheckpointPolicy
 
     return CheckpointPolicy.parse(spec)
 

@@ -15,8 +15,8 @@ import torch
 from tiny_settings import FIXTURE_PLUGINS, TINY_GRID, TINY_OPTIONS
 
 import ganbench.store.records as records_module
-from ganbench.execute.checkpoint import CheckpointPolicy, Checkpoints
-from ganbench.execute.context import RunContext
+from ganbench.context import CheckpointPolicy, RunContext
+from ganbench.execute.checkpoint import Checkpoints
 from ganbench.execute.driver import run_matrix
 from ganbench.execute.training import thin_losses
 from ganbench.store.runs import load_records

@@ -7,18 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from builders import write_images
 
 from ganbench.metrics.arithmetic import fid_from_features
 from ganbench.metrics.inception import get_extractor, resolve_inception_weights
 from ganbench.metrics.neighbours import authenticity
-
-
-def _write(folder, images):
-    folder.mkdir()
-    for i, im in enumerate(images):
-        Image.fromarray(im).save(folder / f"{i:03d}.png")
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +22,9 @@ def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("score")
     sevens = [x[i].reshape(28, 28).astype(np.uint8) for i in np.nonzero(y == 7)[0][:16]]
     ones = [x[i].reshape(28, 28).astype(np.uint8) for i in np.nonzero(y == 1)[0][:12]]
-    reference = _write(root / "ref", sevens)
-    shots = _write(root / "shots", sevens[:4])  # the shots are among the reference images, as in a cell
-    generated = _write(root / "gen", [*sevens[:2], *ones[:10]])  # two copies of shots, ten other digits
+    reference = write_images(root / "ref", sevens)
+    shots = write_images(root / "shots", sevens[:4])  # the shots are among the reference images, as in a cell
+    generated = write_images(root / "gen", [*sevens[:2], *ones[:10]])  # two copies of shots, ten other digits
     return generated, reference, shots, sevens, ones
 
 
@@ -68,5 +61,5 @@ def test_memorization_without_shots_is_one_line(folders, session_cache, invoke, 
 
 def test_folders_of_mixed_sizes_are_refused(tmp_path, folders, invoke, assert_one_line_error):
     _, reference, *_ = folders
-    mixed = _write(tmp_path / "mixed", [np.zeros((8, 8), np.uint8), np.zeros((9, 9), np.uint8)])
+    mixed = write_images(tmp_path / "mixed", [np.zeros((8, 8), np.uint8), np.zeros((9, 9), np.uint8)])
     assert_one_line_error(invoke("score", mixed, reference), "2 sizes")

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from builders import write_images
 from click.testing import CliRunner
 from PIL import Image
 
@@ -18,12 +19,6 @@ from ganbench.metrics.folders import compare_folders, load_image_folder
 from ganbench.metrics.inception import get_extractor, resolve_inception_weights
 from ganbench.plugin.contracts import EvalContext
 from ganbench.testing import cleanfid_on_weights
-
-
-def _save_digits(folder, images):
-    folder.mkdir()
-    for i, im in enumerate(images):
-        Image.fromarray(im).save(folder / f"{i:03d}.png")
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +33,8 @@ def folders(tmp_path_factory):
         np.stack([x[i].reshape(28, 28)] * 3, -1).astype(np.uint8)[:, ::-1].copy() for i in np.nonzero(y == 8)[0][:24]
     ]
     rgb = [np.asarray(Image.fromarray(im).resize((40, 40))) for im in rgb]
-    _save_digits(root / "a", grey)
-    _save_digits(root / "b", rgb)
+    write_images(root / "a", grey)
+    write_images(root / "b", rgb)
     return root / "a", root / "b"
 
 

@@ -1,7 +1,6 @@
 """The ganbench.testing checks, run over every registered plugin (timm-style)."""
 
 import pytest
-import torch
 from tiny_settings import TINY_ARCH_OPTIONS
 
 from ganbench.plugin.manager import load_registry
@@ -31,16 +30,6 @@ def test_architecture_contract(entry, channels):
     for resolution in arch.resolutions:
         counts = check_architecture(arch, resolution=resolution, channels=channels)
         assert counts["params_g"] > 0 and counts["params_d"] > 0
-
-
-@pytest.mark.parametrize("entry", _entries("architecture"))
-def test_architecture_every_declared_resolution(entry):
-    arch = tiny(entry)
-    for resolution in arch.resolutions:
-        G, D = arch.build(resolution, 1)
-        images = G(torch.randn(2, G.z_dim))
-        assert images.shape == (2, 1, resolution, resolution)
-        assert D(images).shape == (2,)
 
 
 @pytest.mark.parametrize("entry", _entries("strategy"))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganbench.context import RunContext
 from ganbench.data.prepare import prepare_dataset
-from ganbench.execute.context import RunContext
 from ganbench.plugin import hookspecs
 from ganbench.plugin.manager import HOOKS, load_registry
 from ganbench.testing import check_architecture, check_dataset, check_metric, check_strategy

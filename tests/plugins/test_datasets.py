@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from builders import write_images
 from ganbench_plugins.datasets.folder import Folder
 from ganbench_plugins.datasets.torchvision_sets import read_idx
 from PIL import Image
 
-import ganbench.execute.context as context_module
+import ganbench.context as context_module
 from ganbench.data.prepare import prepare_dataset, prepared_path, select_shots
 from ganbench.data.roots import DataNotFound, data_roots
 from ganbench.errors import GanbenchError
@@ -446,10 +447,7 @@ def test_a_second_prepare_never_decodes(registry, roots, monkeypatch):
 
 
 def test_folder_content_changes_change_the_cache_key(registry, tmp_path, monkeypatch):
-    images = tmp_path / "imgs"
-    images.mkdir()
-    for i in range(3):
-        Image.fromarray(_gradient(12, 12, seed=i)).save(images / f"{i}.png")
+    images = write_images(tmp_path / "imgs", [_gradient(12, 12, seed=i) for i in range(3)], "{i}.png")
     ref = registry.resolve("dataset", f"folder:path={images},size=12")
     first = prepare_dataset(ref, registry, 8, 3)
     fingerprint = Folder(path=str(images)).fingerprint()
@@ -528,10 +526,8 @@ def test_datasets_prepare_caches_ahead_of_a_run(registry, roots, tmp_path, sessi
 
 def test_a_folder_is_a_target_in_a_tiny_grid(tmp_path, invoke):
     for label in ("a", "b"):
-        (tmp_path / "imgs" / label).mkdir(parents=True)
-        for i in range(6):
-            image = _gradient(20, 24, 1, seed=i + (label == "b") * 10)
-            Image.fromarray(image).save(tmp_path / "imgs" / label / f"{i}.png")
+        images = [_gradient(20, 24, 1, seed=i + (label == "b") * 10) for i in range(6)]
+        write_images(tmp_path / "imgs" / label, images, "{i}.png")
     target = f"folder:path={tmp_path / 'imgs'},classes=1"
     result = invoke("run", "matrix", "--arch", "dcgan:width=8", "--source", "digits:classes=2-4", "--target", target,
                     "--shots", "4", "--pretrain-steps", "6", "--finetune-steps", "2", "--batch-size", "4",
@@ -547,9 +543,8 @@ def test_a_folder_of_png_and_jpeg_is_a_source_in_a_tiny_grid(tmp_path, invoke):
     for i in range(12):
         image = Image.fromarray(_gradient(30 + i, 26, 3, seed=i))  # mixed sizes, colour
         image.save(tmp_path / "src" / (f"{i}.png" if i % 2 else f"{i}.jpg"))
-    (tmp_path / "tgt").mkdir()  # a small target keeps the reference features cheap
-    for i in range(6):
-        Image.fromarray(_gradient(28, 28, 1, seed=100 + i)).save(tmp_path / "tgt" / f"{i}.png")
+    # a small target keeps the reference features cheap
+    write_images(tmp_path / "tgt", [_gradient(28, 28, 1, seed=100 + i) for i in range(6)], "{i}.png")
     source, target = f"folder:path={tmp_path / 'src'}", f"folder:path={tmp_path / 'tgt'}"
     result = invoke("run", "matrix", "--arch", "dcgan:width=8", "--source", source, "--target", target,
                     "--shots", "4", "--pretrain-steps", "4", "--finetune-steps", "2", "--batch-size", "4",

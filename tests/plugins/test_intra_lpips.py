@@ -10,9 +10,8 @@ import lpips
 import pytest
 import torch
 import torchvision
-from ganbench_plugins.metrics import intra_lpips
+from builders import write_images
 from ganbench_plugins.metrics.intra_lpips import IntraLPIPS
-from PIL import Image
 
 import ganbench.net
 from ganbench.errors import GanbenchError
@@ -94,7 +93,7 @@ def test_equals_the_brute_force_over_lpips_pairs(alex_file, tmp_path, channels):
     metric = IntraLPIPS(backbone_weights=str(alex_file), samples=12)
     info = metric.prepare(CPU, tmp_path)
     assert info["lpips_backbone_weights"] == "option" and info["lpips_net"] == "alex"
-    assert info["lpips_backbone_sha256"] == intra_lpips.file_sha256(alex_file)
+    assert info["lpips_backbone_sha256"] == ganbench.file_sha256(alex_file)
     drawn = []
 
     def sample(n):
@@ -209,9 +208,7 @@ def test_passes_the_metric_conformance_check_given_weights(alex_file, tmp_path):
 def test_the_score_command_says_it_in_one_line(alex_file, tmp_path, invoke, assert_one_line_error, monkeypatch):
     monkeypatch.setenv("GANBENCH_OFFLINE", "1")
     for name, seed in (("generated", 1), ("reference", 2)):
-        (tmp_path / name).mkdir()
-        for i, image in enumerate(fake_images(6, 1, 32, seed=seed)):
-            Image.fromarray(image[0].numpy()).save(tmp_path / name / f"{i}.png")
+        write_images(tmp_path / name, fake_images(6, 1, 32, seed=seed), "{i}.png")
     folders = [tmp_path / "generated", tmp_path / "reference", "--cache", tmp_path / "cache"]
     result = invoke("score", *folders, "--shots", tmp_path / "reference", "--metrics", "intra-lpips")
     assert_one_line_error(result, "alexnet-owt-7be5be79.pth", "intra-lpips:backbone_weights=PATH")

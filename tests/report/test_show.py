@@ -11,15 +11,11 @@ import pytest
 from PIL import Image
 
 from ganbench.errors import GanbenchError
-from ganbench.report.plots import loss_panels, loss_series
+from ganbench.report.cell_plots import loss_panels
 from ganbench.store.runs import find_record
+from ganbench.store.series import loss_series
 
 WITH_LOSSES, OLD, FAILED = "ab12cd34ef56", "ab12cd99aa00", "ff00ee11dd22"
-COLUMNS = [
-    {"name": "fid", "metric": "fid", "lower_is_better": True, "label": "FID", "digits": 2},
-    {"name": "kid", "metric": "kid", "lower_is_better": True, "label": "KID", "digits": 4},
-    {"name": "kid_subset_size", "metric": "kid", "lower_is_better": None, "label": "KID subset", "digits": 0},
-]
 
 
 def losses() -> dict:
@@ -42,7 +38,7 @@ def show_run(tmp_path, record, write_run) -> Path:
     curve = [{"step": 50, "fid": 240.0, "kid": 0.2}, {"step": 100, "fid": 190.0, "kid": 0.15},
              {"step": 150, "fid": 160.1, "kid": 0.11}, {"step": 200, "fid": 172.42, "kid": 0.1234}]  # fmt: skip
     full = record(
-        "ewc", 0, 172.42, cell_id=WITH_LOSSES, schema_version=2, metric_columns=COLUMNS, kid=0.1234,
+        "ewc", 0, 172.42, cell_id=WITH_LOSSES, kid=0.1234,
         kid_subset_size=250, curve=curve, eval_every=50, losses=losses(),
         loss={"d_final": 0.3, "g_final": 21.6}, adapt_s=0.42, finetune_s=52.13, eval_s=31.5, eval_generate_s=2.1,
         eval_features_s=27.0, eval_metrics_s=2.4, pretrain_s=120.3, pretrain_cache_hit=True, step_ms=78.2,

@@ -288,7 +288,7 @@ def test_cache_entries_are_waited_for_and_the_wait_is_announced(tmp_path, capsys
     with holder(path, release_after=0.3) as proc:
         proc.stdin.write("release\n")
         proc.stdin.flush()
-        with entry_lock(path, "source model abc123") as lock:
+        with entry_lock(path, "source model abc123", notify=print) as lock:
             assert lock.held and json.loads(path.read_text())["pid"] == os.getpid()
     assert not path.exists()
     assert capsys.readouterr().out.splitlines() == [

@@ -5,11 +5,18 @@ explicitly to every job it runs; nothing below the planner reads environment var
 module that does). The context is frozen and picklable, so it reaches other processes and machines
 unchanged. While a job runs, the core makes its context the *active* one, so that the helpers plugins call
 (data roots, the offline policy, weight lookups) answer as they did for the planner.
+
+This module is the bottom of the package with ``errors``: every layer may import it, it imports no other
+module of ganbench. It also holds what the context is made of: the checkpoint policy, the device check,
+the git revision of the code in use.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,10 +27,10 @@ from typing import Any
 import torch
 
 from ganbench.errors import GanbenchError
-from ganbench.execute.checkpoint import CheckpointPolicy
-from ganbench.plugin.options import parse_bool
-from ganbench.store.provenance import git_revision
 
+DEFAULT_CHECKPOINT_EVERY = "10m"
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
 SYSTEM_DATA_ROOT = "/usr/share/datasets"  # where Debian's dataset-* packages install
 
 #: every environment variable ganbench reads (here, and only here), and what it sets
@@ -37,6 +44,41 @@ ENVIRONMENT = {
     "GANBENCH_INCEPTION": "a copy of NVIDIA's inception-2015-12-05.pt to use for FID",
     "GANBENCH_GIT_REVISION": "the revision of a source tree copied without its .git",
 }
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """How often jobs checkpoint between evaluations, and whether checkpoints outlive their job.
+
+    ``every_steps`` and ``every_seconds`` (0: never by that measure) are both upper bounds: a checkpoint is due
+    when either has passed since the last one. Evaluations always checkpoint."""
+
+    every_steps: int = 0
+    every_seconds: float = 600.0
+    keep: bool = False
+
+    @classmethod
+    def parse(cls, text: str | None, keep: bool = False) -> CheckpointPolicy:
+        """``500`` (steps), ``30s`` / ``10m`` / ``2h`` (wall time), ``500,10m`` (whichever comes first), or
+        ``0`` (only at evaluations)."""
+        steps, seconds = 0, 0.0
+        for part in (text or DEFAULT_CHECKPOINT_EVERY).replace(" ", "").lower().split(","):
+            match = re.fullmatch(r"(\d+(?:\.\d+)?)([smh]?)", part)
+            if not match or (not match[2] and "." in match[1]):
+                raise GanbenchError(
+                    f"--checkpoint-every {text!r}: give steps (500), a time (30s, 10m, 2h), both (500,10m) "
+                    "or 0 (only at evaluations)"
+                )
+            if match[2]:
+                seconds = float(match[1]) * _UNITS[match[2]]
+            else:
+                steps = int(match[1])
+        return cls(steps, seconds, keep)
+
+    def describe(self) -> str:
+        parts = [f"{self.every_steps} steps"] if self.every_steps else []
+        parts += [f"{self.every_seconds:g} s"] if self.every_seconds else []
+        return " or ".join(parts) or "evaluations only"
 
 
 @dataclass(frozen=True)
@@ -136,6 +178,39 @@ def resolve_device(spec: str = "auto") -> torch.device:
     elif device.type != "cpu":
         raise GanbenchError(f"unsupported device '{spec}'; use auto, cpu, cuda or cuda:N")
     return device
+
+
+def parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+@functools.lru_cache(maxsize=4)
+def git_revision(declared: str | None = None) -> str | None:
+    """The commit of the ganbench source in use (suffix '+dirty' when it has uncommitted changes), or None
+    outside a git checkout. ``declared`` (``$GANBENCH_GIT_REVISION``, read by the run context), when given,
+    is used instead: for source trees copied without (or with a stale) ``.git``, e.g. onto a GPU machine."""
+    if declared:
+        return declared
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def _offline(text: str) -> bool:

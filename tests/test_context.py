@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import ganbench.execute.pretrain as pretrain_module
+from ganbench.context import ENVIRONMENT, RunContext
 from ganbench.execute.cell import run_cell
-from ganbench.execute.context import ENVIRONMENT, RunContext
 from ganbench.execute.plan import plan_matrix
 from ganbench.execute.pretrain import PretrainJob, ensure_pretrained
 
