@@ -362,7 +362,9 @@ def cell_on_worker(cell: Cell, job: PretrainJob | None, context: RunContext, run
     except GanbenchError as exc:
         return plain_failure(cell, context, str(exc), host)
     warm_up_s = warm_up_metrics(cell, context)
-    ray.get(ledger.enter.remote(cell.id, _device_key(context, host), host))
+    # not awaited: a task blocked in ray.get lends its CPUs back to Ray, which may then start a third cell on a
+    # 2-CPU node meanwhile (seen under load: device_shared_by 3 with 1 CPU per cell); the leave below follows it
+    ledger.enter.remote(cell.id, _device_key(context, host), host)
     try:
         output = run_one_cell(cell, job, context, Path(run_dir), progress=False)
     finally:
