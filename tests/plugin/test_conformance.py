@@ -1,8 +1,12 @@
 """The ganbench.testing checks, run over every registered plugin (timm-style)."""
 
+import re
+
 import pytest
+import torch
 from tiny_settings import TINY_ARCH_OPTIONS
 
+from ganbench import Strategy
 from ganbench.plugin.manager import load_registry
 from ganbench.testing import check_architecture, check_dataset, check_metric, check_strategy, tiny_architecture
 
@@ -64,6 +68,82 @@ def test_strategies_train_what_they_say():
     )
     assert adapter["trainable"] == lora + head
     assert adapter["total"] == total_g + total_d + lora
+
+
+def test_fake_sources_are_trained_once_and_handed_out_as_copies():
+    """A fake source is trained once per architecture and size; every call gets the numbers (and leaves torch's
+    generator where) a first call does, in tensors of its own."""
+    from ganbench.testing import _train_fake_source, fake_source
+
+    arch = tiny_architecture()
+    trained_g, trained_d, rng_after = _train_fake_source(arch, 32, 1)
+    first = fake_source(arch)
+    assert torch.equal(torch.get_rng_state(), rng_after)
+    for tensor in (*first.generator.values(), *first.discriminator.values()):
+        tensor.add_(1)  # a caller that modifies its copy
+    torch.manual_seed(99)
+    again = fake_source(tiny_architecture())  # another object of the same architecture and options
+    assert torch.equal(torch.get_rng_state(), rng_after)
+    assert again.generator.keys() == trained_g.keys() and again.discriminator.keys() == trained_d.keys()
+    assert all(torch.equal(again.generator[k], v) for k, v in trained_g.items())
+    assert all(torch.equal(again.discriminator[k], v) for k, v in trained_d.items())
+    other = fake_source(REGISTRY.create(REGISTRY.resolve("architecture", "dcgan:width=8,z_dim=8")))
+    assert other.generator[next(iter(trained_g))].shape != next(iter(trained_g.values())).shape
+
+
+class _Doubling(Strategy):
+    """Scratch training plus a G term whose weight doubles at every step: state that changes in training."""
+
+    name = "doubling"
+    uses_source = False
+
+    def adapt(self, nets, source):
+        self.weight = torch.ones(())
+        return nets
+
+    def generator_loss(self, nets, step):
+        self.weight = self.weight * 2
+        return self.weight * step.fake.square().mean()
+
+
+class _Unsaved(_Doubling):
+    """Keeps its weight out of the checkpoint: a resumed cell starts it over."""
+
+
+class _Unrestored(_Doubling):
+    """Saves its weight but never takes it back."""
+
+    def state_dict(self):
+        return {"weight": self.weight}
+
+
+class _NotPlainData(_Doubling):
+    """Saves an object a checkpoint cannot hold."""
+
+    def state_dict(self):
+        return {"weight": self.weight, "schedule": object()}
+
+    def load_state_dict(self, state):
+        self.weight = state["weight"]
+
+
+class _RoundTrips(_Unrestored):
+    def load_state_dict(self, state):
+        self.weight = state["weight"]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "message"),
+    [
+        (_Unsaved, "a run resumed after step 1 of 3 ends with another G than the uninterrupted run"),
+        (_Unrestored, "gives back another state: state['weight'] holds other values"),
+        (_NotPlainData, "a checkpoint holding its state cannot be loaded back"),
+    ],
+)  # fmt: skip
+def test_check_strategy_refuses_state_that_does_not_round_trip(strategy, message):
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_strategy(strategy())
+    assert check_strategy(_RoundTrips())["trainable"] > 0
 
 
 def test_freeze_d_refuses_more_layers_than_d_has():
