@@ -43,7 +43,7 @@ from ganbench.metrics.features import (
 from ganbench.metrics.inception import MODE as FID_MODE
 from ganbench.metrics.inception import InceptionWeights, get_extractor, resolve_inception_weights
 from ganbench.metrics.neighbours import authenticity, copy_ratio, knn_radii, prdc
-from ganbench.net import download_file, offline, unreachable
+from ganbench.net import offline, unreachable
 from ganbench.plugin.blocks import BlockOutputs, block_output_shapes, freeze_first, output_shapes, source_parameters
 from ganbench.plugin.contracts import (
     Architecture,
@@ -71,6 +71,7 @@ from ganbench.plugin.weights import (
     OFFLINE_PACKAGE,
     OfflineBackbone,
     checked_sha256,
+    download_file,
     hub_allowed,
     load_in_key_order,
     offline_backbone,

