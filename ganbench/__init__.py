@@ -5,7 +5,8 @@ The public API, and nothing else. Scripts use ``run_matrix`` (with ``LocalExecut
 (run directories -> a seed-averaged, ranked table). Plugins use ``hookimpl``, the contracts (``Architecture``,
 ``Strategy``, ``Dataset``, ``Metric`` with its ``Column`` s, ``Augmentation``), ``Option`` and its checks, the
 block helpers strategies address any architecture with, the data-root helpers of file-backed datasets, the
-network policy and downloads, file hashing and atomic writes, image decoding, pretrained weights found offline,
+network policy and downloads, the user-file boundary (``reading``, ``writing``: one-line errors naming the path),
+file hashing and atomic writes, image decoding, pretrained weights found offline,
 and the Inception features (``InceptionMetric``) and FID/KID arithmetic metrics share. Built-in plugins import
 nothing from ganbench but this module; ``ganbench.testing`` holds the checks for plugin authors' tests.
 """
@@ -27,6 +28,7 @@ from ganbench.execute.driver import RunSummary, run_matrix
 from ganbench.execute.executors import Executor, LocalExecutor
 from ganbench.execute.plan import Plan, plan_matrix
 from ganbench.execute.ray_executor import RayExecutor
+from ganbench.files import UserFileError, load_torch_file, read_user_text, reading, show_path, writing
 from ganbench.grid.cells import Budget, Cell
 from ganbench.grid.config import Grid, load_config, make_grid
 from ganbench.metrics.arithmetic import fid_from_features, kid_from_features, kid_subset_size
@@ -125,6 +127,7 @@ __all__ = [
     "StepInfo",
     "Strategy",
     "TargetParts",
+    "UserFileError",
     "at_least",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -159,6 +162,7 @@ __all__ = [
     "load_in_key_order",
     "load_records",
     "load_registry",
+    "load_torch_file",
     "make_grid",
     "not_found_message",
     "offline",
@@ -170,13 +174,17 @@ __all__ = [
     "pick",
     "plan_matrix",
     "prdc",
+    "read_user_text",
+    "reading",
     "reference_features",
     "resolve_inception_weights",
     "run_cell",
     "run_matrix",
+    "show_path",
     "source_parameters",
     "stack_images",
     "state_sha256",
     "try_download",
     "unreachable",
+    "writing",
 ]

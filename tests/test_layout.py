@@ -60,7 +60,7 @@ def is_ours(module: str) -> bool:
 #: ganbench's layers, bottom first (docs/architecture.md draws them): a module imports modules of its own layer
 #: or of the layers below it, never above. A module belongs to the longest entry its name starts with.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("ganbench.errors",),
+    ("ganbench.errors", "ganbench.files"),  # one-line errors, and the boundary that words the user's file errors
     # the run context (checkpoint policy, device check: fixed once per run) and the network policy it sets
     ("ganbench.context", "ganbench.net"),
     ("ganbench.store",),  # hashes, atomic writes, locks, records and run folders

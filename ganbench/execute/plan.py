@@ -14,6 +14,7 @@ from ganbench.context import RunContext
 from ganbench.data.prepare import PreparedData, prepare_dataset
 from ganbench.errors import GanbenchError
 from ganbench.execute.pretrain import PretrainJob, load_pretrained
+from ganbench.files import as_user_file_error
 from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
 from ganbench.grid.expand import expand, run_id
@@ -108,6 +109,9 @@ def check_plan(plan: Plan) -> tuple[dict[str, PreparedData], dict[str, Any]]:
     except (GanbenchError, KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # a plugin's bug, before anything trained: one line naming the plugin
+        file_error = as_user_file_error(exc)  # ... unless it is a file the user gave that cannot be read
+        if file_error is not None:
+            raise file_error from None
         raise GanbenchError(
             f"{describe_failure(exc, plan.context)} while checking the grid; fix or remove that plugin"
         ) from None

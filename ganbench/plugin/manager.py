@@ -16,6 +16,7 @@ import pluggy
 
 from ganbench.context import RunContext, current_context
 from ganbench.errors import GanbenchError
+from ganbench.files import as_user_file_error
 from ganbench.plugin import hookspecs
 from ganbench.plugin.registry import Origin, Registry
 
@@ -123,7 +124,11 @@ def _import_file(path: Path, module_name: str):
 
 
 def describe_failure(exc: BaseException, context: RunContext) -> str:
-    """One line naming the plugin whose code raised (kind, name, origin), when it was a plugin's."""
+    """One line naming the plugin whose code raised (kind, name, origin), when it was a plugin's; an OS error
+    that names a file is the file's (one line naming it), whoever's code met it."""
+    file_error = as_user_file_error(exc)
+    if file_error is not None:
+        return str(file_error)
     message = str(exc) if isinstance(exc, GanbenchError) else f"{type(exc).__name__}: {exc}"
     message = " ".join(message.split())  # one line, whatever the exception said
     entry = load_registry(context=context).blame(exc.__traceback__)
