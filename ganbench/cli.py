@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -16,6 +17,13 @@ from ganbench.grid.config import Grid
 from ganbench.report import cell_view, listings
 
 DEFAULT = Grid()
+# What a process stopped by a signal exits with (128 + the signal's number, as a shell reports it): Ctrl-C
+# (SIGINT) 130, SIGTERM 143. Both stop ganbench the same way (a KeyboardInterrupt in the main thread), at any
+# point, within seconds, leaving what rerunning the same command resumes.
+INTERRUPTED_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+_STOPPED_BY: list[int] = []  # the signal that stopped this process, once main()'s SIGTERM handler has run
+RESUME_LINE = ("Interrupted: rerun the same command to resume (completed cells are kept, the interrupted one "
+               "continues from its last checkpoint).")  # fmt: skip
 
 PLUGINS_DIR = click.option(
     "--plugins-dir", "plugins_dirs", multiple=True, type=click.Path(file_okay=False),
@@ -42,8 +50,9 @@ class ErrorHandlingGroup(click.Group):
     """How errors reach the user: one line on stderr, a traceback only with --debug.
 
     Bad input (GanbenchError, and click's own usage errors: an unknown option, a bad value) exits with code 2;
-    any other exception is a bug in ganbench or a plugin: one ``internal error`` line, exit code 1. Asking for
-    help (a group given no command), KeyboardInterrupt and SystemExit pass through as click handles them.
+    any other exception is a bug in ganbench or a plugin: one ``internal error`` line, exit code 1. Ctrl-C and
+    SIGTERM (a KeyboardInterrupt) print one ``Interrupted`` line and exit 130 or 143 (:data:`INTERRUPTED_EXIT`).
+    Asking for help (a group given no command) and SystemExit pass through as click handles them.
     """
 
     def invoke(self, ctx: click.Context):
@@ -59,6 +68,9 @@ class ErrorHandlingGroup(click.Group):
             command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             click.echo(f"Error: {' '.join(exc.format_message().split())} (see '{command} --help')", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:  # a command may say what rerunning it does (run matrix: resumes)
+            click.echo((ctx.obj or {}).get("interrupted", "Interrupted."), err=True)
+            sys.exit(interrupted_exit_code())
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # click's own: --help and --version exit through these, Ctrl-C at a prompt aborts
         except Exception as exc:
@@ -150,7 +162,7 @@ def option_default(name: str, metadata) -> str:
     default="results/runs",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="Where run directories go.",
+    help="Where run directories go (not inside another run directory or the cache).",
 )
 @click.option(
     "--cache",
@@ -166,7 +178,11 @@ def option_default(name: str, metadata) -> str:
     "0: at evaluations only (default 10m). An interrupted cell resumes from its last checkpoint.",
 )  # fmt: skip
 @click.option("--keep-checkpoints", is_flag=True, help="Keep cells' checkpoints after they complete.")
-@click.option("--wait", is_flag=True, help="If another process is running this grid, wait for it instead of refusing.")
+@click.option(
+    "--wait", is_flag=True,
+    help="If another process is running this grid, wait for it instead of refusing (as long as it runs; the "
+    "waiting line names it and since when; Ctrl-C or SIGTERM stop waiting).",
+)  # fmt: skip
 @click.option(
     "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
     help="local: one cell at a time in this process. ray: pretraining jobs and cells as tasks on a Ray cluster.",
@@ -189,34 +205,48 @@ def option_default(name: str, metadata) -> str:
 @click.option(
     "--max-concurrent", type=int, help="With --executor ray: at most N tasks at once (default: as resources allow)."
 )
+@click.option(
+    "--ray-timeout", type=float, metavar="SECONDS",
+    help="With --executor ray: give up joining the cluster after SECONDS (default 60; an address where nothing "
+    "listens is refused within 3 s).",
+)  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Check everything a run checks before training, print the cells, exit.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_matrix_cmd(
     config, out, device, cache_dir, plugins_dirs, data_roots, dry_run, quiet, checkpoint_every,
-    keep_checkpoints, wait, executor, ray_address, cpus_per_cell, gpus_per_cell, max_concurrent, **options
+    keep_checkpoints, wait, executor, ray_address, cpus_per_cell, gpus_per_cell, max_concurrent, ray_timeout,
+    **options
 ) -> None:  # fmt: skip
     """Run a grid: architectures x strategies x (source -> target) x shots x seeds.
 
     With no options, runs the embedded default: dcgan x {scratch, finetune, freeze-d, adapter} on
     mnist5k:classes=0-4 -> mnist5k:classes=5-9, 100 shots, seed 0. Rerunning the same command resumes:
-    completed cells are kept, an interrupted cell continues from its last checkpoint.
+    completed cells are kept, an interrupted cell continues from its last checkpoint. Ctrl-C (exit 130) or
+    SIGTERM (exit 143) stop it within seconds at any point, cancelling its Ray tasks, and the same command resumes.
     """
+    click.get_current_context().obj["interrupted"] = RESUME_LINE  # however early it is stopped
     from ganbench.execute.driver import run_matrix
     from ganbench.execute.plan import check_plan, plan_matrix, reference_work
     from ganbench.grid.config import load_config, make_grid
+    from ganbench.plugin.manager import load_registry, refuse_broken_files
     from ganbench.report.plots import draw_run
 
-    grid = make_grid(load_config(config) if config else None, **options)
+    grid = make_grid(load_config(config) if config else None, warn=_warning, **options)
     from ganbench.context import CheckpointPolicy
 
     policy = CheckpointPolicy.parse(checkpoint_every, keep=keep_checkpoints)
-    runner = _executor(executor, ray_address, cpus_per_cell, gpus_per_cell, max_concurrent, device)
+    runner = _executor(executor, ray_address, cpus_per_cell, gpus_per_cell, max_concurrent, device, ray_timeout)
     # with GPUs on the Ray workers, this machine (which plans, and computes the reference statistics) may have none
     local_device = "auto" if executor == "ray" and device == "cuda" else device
     context = _context(cache_dir, data_roots, plugins_dirs, local_device).replace(checkpoint=policy)
     runner.context_for(context)  # a bad combination of options fails before anything
+    with context.active():  # a --plugins-dir file that does not load is refused, dry run or not
+        refuse_broken_files(load_registry(context=context))
     if dry_run:
+        from ganbench.store.runs import refuse_output_inside
+
         plan = plan_matrix(grid, out, context=context)
+        refuse_output_inside(out, "--out", cache=context.cache)  # as the run would
         datasets, _ = check_plan(plan)  # the data a run would refuse, refused now
         if ray_address:  # a cluster the run could not reach, or that could not hold a task, refused now
             runner.start(context)
@@ -231,26 +261,26 @@ def run_matrix_cmd(
     click.echo(listings.results_table(summary.records))
     click.echo(listings.run_footer(summary, time.perf_counter() - started))
     if summary.interrupted:
-        click.echo("Interrupted: rerun the same command to resume (completed cells are kept, the interrupted one "
-                   "continues from its last checkpoint).", err=True)  # fmt: skip
-        sys.exit(130)
+        click.echo(RESUME_LINE, err=True)
+        sys.exit(interrupted_exit_code())
     if summary.failed:
         for r in summary.failed:
             click.echo(f"cell {r['cell_id']} ({r['strategy']}, seed {r['seed']}) {r['status']}: {r['error']}", err=True)
         sys.exit(1)
 
 
-def _executor(name, address, cpus, gpus, max_concurrent, device):
+def _executor(name, address, cpus, gpus, max_concurrent, device, timeout=None):
     """The executor the options ask for; Ray's options without ``--executor ray`` are refused."""
     from ganbench.execute.executors import LocalExecutor
 
     if name == "local":
         given = [flag for flag, value in (("--ray-address", address), ("--cpus-per-cell", cpus),
-                 ("--gpus-per-cell", gpus), ("--max-concurrent", max_concurrent)) if value is not None]  # fmt: skip
+                 ("--gpus-per-cell", gpus), ("--max-concurrent", max_concurrent), ("--ray-timeout", timeout))
+                 if value is not None]  # fmt: skip
         if given:
             raise GanbenchError(f"{', '.join(given)} only apply with --executor ray; add --executor ray or drop them")
         return LocalExecutor()
-    from ganbench.execute.ray_executor import RayExecutor, import_ray
+    from ganbench.execute.ray_executor import CONNECT_TIMEOUT_S, RayExecutor, import_ray
 
     import_ray()  # not installed: one line saying how to install it
     if gpus is None:
@@ -264,7 +294,12 @@ def _executor(name, address, cpus, gpus, max_concurrent, device):
             f"--device {device} with --executor ray needs --gpus-per-cell (1, or a fraction such as 0.25): Ray "
             "shows a task only the GPUs it reserved for it"
         )
-    return RayExecutor(address, 1 if cpus is None else cpus, gpus, max_concurrent)
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    return RayExecutor(address, 1 if cpus is None else cpus, gpus, max_concurrent, timeout)
+
+
+def _warning(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
 
 
 def _warn_load_errors(registry) -> None:
@@ -301,12 +336,15 @@ def new() -> None:
 @new.command("strategy")
 @click.argument("name")
 @click.option(
-    "--dir", "folder", default=".", show_default=True, type=click.Path(file_okay=False), help="Where to write it."
-)
+    "--dir", "folder", default=".", show_default=True, type=click.Path(file_okay=False),
+    help="Where to write it (not inside a run directory or the cache).",
+)  # fmt: skip
 def new_strategy_cmd(name: str, folder: str) -> None:
     """Write a commented one-file strategy plugin NAME and a test for it."""
     from ganbench.plugin.scaffold import new_strategy
+    from ganbench.store.runs import refuse_output_inside
 
+    refuse_output_inside(folder, "--dir", cache=_context().cache)
     for path in new_strategy(name, folder):
         click.echo(f"wrote {path}")
     click.echo(f"run it:   ganbench run matrix --plugins-dir {folder} --strategy {name}")
@@ -387,7 +425,8 @@ def leaderboard(run_dirs, output, fmt, rank_by, allow_mixed) -> None:
     A damaged or hand-edited cell record (not JSON, not an object, a missing or ill-typed field) is skipped
     with one warning line on stderr naming it, and the others are tabulated; a run directory whose records are
     all damaged, or a record of a newer schema than this ganbench reads, is refused. Nothing in the run
-    directories is written: -o may not point into one's cells, samples or tables.
+    directories is written: -o may not point into a run directory (any folder `ganbench run matrix` wrote) or
+    the cache; a failing write names the file and leaves an earlier one as it was.
     """
     from ganbench.report.csv import to_csv
     from ganbench.report.leaderboard import leaderboard_frame
@@ -399,9 +438,9 @@ def leaderboard(run_dirs, output, fmt, rank_by, allow_mixed) -> None:
         raise GanbenchError("--format html writes a folder: give it with -o DIR")
     if fmt != "html" and output and os.path.isdir(output):
         raise GanbenchError(f"-o {output} is a folder; give a file name (a folder is for --format html)")
-    loaded = load_runs(run_dirs)
     if output:
-        refuse_output_inside(output, loaded.runs)
+        refuse_output_inside(output, "-o", cache=_context().cache)
+    loaded = load_runs(run_dirs)
     frame = leaderboard_frame(loaded, allow_mixed=allow_mixed, rank_by=rank_by)
     for note in frame.attrs["notes"]:
         click.echo(note, err=True)
@@ -411,18 +450,16 @@ def leaderboard(run_dirs, output, fmt, rank_by, allow_mixed) -> None:
     if not output:
         click.echo(to_markdown(frame, command) if fmt == "md" else to_csv(frame), nl=False)
         return
-    try:
-        if fmt == "html":
-            from ganbench.report.html import write_html_report
+    if fmt == "html":  # a failing write: one line naming the path (ganbench.files.writing)
+        from ganbench.report.html import write_html_report
 
-            written = write_html_report(frame, loaded, output, command=f"{command} -o {output}")
-        else:
-            from ganbench.store.cache import atomic_write_text
+        written = write_html_report(frame, loaded, output, command=f"{command} -o {output}")
+    else:
+        from ganbench.store.cache import atomic_write_text
 
-            atomic_write_text(output, to_markdown(frame, f"{command} -o {output}") if fmt == "md" else to_csv(frame))
-            written = output
-    except OSError as exc:
-        raise GanbenchError(f"cannot write -o {output}: {exc.strerror or exc}; choose a writable path") from None
+        text = to_markdown(frame, f"{command} -o {output}") if fmt == "md" else to_csv(frame)
+        atomic_write_text(output, text, "leaderboard")
+        written = output
     click.echo(listings.leaderboard_summary(frame))
     click.echo(f"\n{len(frame)} rows from {len(loaded.records)} cells of {len(loaded.runs)} run(s) -> {written}")
 
@@ -431,26 +468,31 @@ def leaderboard(run_dirs, output, fmt, rank_by, allow_mixed) -> None:
 @click.argument("run_dir", type=click.Path(), metavar="RUN_DIR")
 @click.argument("cell_id", metavar="CELL_ID")
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="PNG to write (default RUN_DIR/plots/CELL_ID.png)."
-)
+    "-o", "--output", type=click.Path(dir_okay=False),
+    help="PNG to write (default RUN_DIR/plots/CELL_ID.png); not elsewhere in a run directory, nor in the cache.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the cell's summary as a JSON object instead.")
 def show(run_dir, cell_id, output, as_json) -> None:
     """One cell of a run, to diagnose it: what it is, its status and error, its time split (adapt / train /
     eval and eval's parts), peak memory, resumptions, device and every metric column; draws its loss curves
     beside its FID (or headline metric) curve to RUN_DIR/plots/CELL_ID.png.
 
-    CELL_ID is the full id or any prefix of it that only one cell of the run has.
+    CELL_ID is the full id or any prefix of it that only one cell of the run has. The plot goes only where
+    nothing else lives: -o pointing at the run's records, samples or tables (or into any other run directory, or
+    the cache) is refused, and nothing is written.
     """
     from pathlib import Path
 
     from ganbench.report.cell_plots import plot_cell
-    from ganbench.store.runs import find_record
+    from ganbench.store.runs import find_record, refuse_output_inside
 
     record = find_record(run_dir, cell_id)
     cell = record["cell_id"]
     path = Path(output) if output else Path(run_dir) / "plots" / f"{cell}.png"
+    if output:  # show's own folder (RUN_DIR/plots) is the only place in a run directory it writes
+        refuse_output_inside(output, "-o", cache=_context().cache, own=[Path(run_dir) / "plots"])
     samples = Path(run_dir) / "samples" / f"{cell}.png"
-    drawn = plot_cell(record, path)
+    drawn = plot_cell(record, path, None if output else "give -o another path for the plot")
     summary = cell_view.cell_summary(record, plot=str(path) if drawn else None,
                                      samples=str(samples) if samples.is_file() else None)  # fmt: skip
     if as_json:
@@ -530,8 +572,23 @@ def datasets_prepare_cmd(obj, specs, resolution, channels, as_json, data_roots, 
     click.echo(json.dumps(done, indent=2) if as_json else "\n".join(listings.prepared_text(d) for d in done))
 
 
-def main() -> None:
-    cli(prog_name="ganbench")
+def interrupted_exit_code() -> int:
+    """130 after Ctrl-C, 143 after SIGTERM (whichever came first)."""
+    return INTERRUPTED_EXIT.get(_STOPPED_BY[0] if _STOPPED_BY else signal.SIGINT, 130)
+
+
+def _stop(signum: int, frame) -> None:
+    """SIGTERM stops ganbench as Ctrl-C does: a KeyboardInterrupt in the main thread, wherever it is (a cell's
+    training, a lock wait, connecting to Ray: every wait is interruptible), so the run cancels its tasks and
+    leaves what the same command resumes."""
+    _STOPPED_BY.append(signum)
+    raise KeyboardInterrupt
+
+
+def main(args: list[str] | None = None) -> None:
+    """The ``ganbench`` command (``args``: its arguments, default ``sys.argv``), SIGTERM handled as Ctrl-C."""
+    signal.signal(signal.SIGTERM, _stop)
+    cli.main(args, prog_name="ganbench")
 
 
 if __name__ == "__main__":

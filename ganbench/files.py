@@ -80,6 +80,8 @@ def _read_cause(exc: BaseException, path: str | os.PathLike) -> str:
     if isinstance(exc, _Cause):
         return str(exc)
     if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
+        if "unsupported global" not in str(exc).lower():  # a bad opcode: bytes that are not a pickle at all
+            return "it is not a file torch.save wrote, or it is damaged"
         return "it holds objects other than tensors and plain data, which ganbench does not unpickle"
     if isinstance(exc, OSError) and exc.errno == errno.ENOENT and is_dangling_link(path):
         return f"it is a symlink to {show_path(os.readlink(path))}, which does not exist"
@@ -89,6 +91,12 @@ def _read_cause(exc: BaseException, path: str | os.PathLike) -> str:
         return "it is not UTF-8 text"
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}"[:160] if text else type(exc).__name__
+
+
+def read_cause(exc: BaseException, path: str | os.PathLike) -> str:
+    """What went wrong reading ``path``, in words: what :func:`reading` says after the path (for callers that
+    gather several files' causes into one line)."""
+    return _read_cause(exc, path)
 
 
 #: the errors reading a user's file can raise whatever the file holds (a PIL error is an OSError or one of these)

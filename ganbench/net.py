@@ -2,7 +2,9 @@
 
 Offline (``$GANBENCH_OFFLINE=1``, fixed in the run context) means never download and never probe. Online,
 a download is only tried after a quick check (a few seconds at most, DNS included) that the server can be
-reached, so a machine without a network fails at once with a reason instead of hanging.
+reached, so a machine without a network fails at once with a reason instead of hanging; a transfer that stops
+sending for :data:`DOWNLOAD_TIMEOUT_S` fails with a reason too (mid-transfer included), and one that ends short
+of its announced length is never written.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ganbench.context import current_context
 from ganbench.errors import one_line
 
 CONNECT_TIMEOUT_S = 3.0  # the reachability check, DNS included
-DOWNLOAD_TIMEOUT_S = 60.0  # a stalled download read fails after this long
+DOWNLOAD_TIMEOUT_S = 60.0  # a download that sends nothing for this long (connecting or mid-transfer) fails
 
 
 def offline() -> bool:
@@ -40,19 +42,31 @@ def unreachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
 
 @functools.lru_cache(maxsize=64)
 def _unreachable(host: str, port: int, timeout: float) -> str | None:
+    problem = connect_problem(host, port, timeout)
+    return None if problem is None else f"{host} unreachable ({problem})"
+
+
+def connect_problem(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
+    """None when a TCP connection to ``host:port`` opens within ``timeout`` seconds, else why not in a few words
+    ("connection refused", "no answer in 3 s", the resolver's reason). Bounded even when name resolution hangs,
+    and interruptible (the main thread only waits)."""
     outcome: list[str | None] = []
 
     def attempt() -> None:
         try:
             socket.create_connection((host, port), timeout=timeout).close()
             outcome.append(None)
+        except ConnectionRefusedError:
+            outcome.append("connection refused")
+        except TimeoutError:
+            outcome.append(f"no answer in {timeout:g} s")
         except OSError as exc:
-            outcome.append(f"{host} unreachable ({' '.join(str(exc).split()) or type(exc).__name__})")
+            outcome.append(" ".join(str(exc).split()) or type(exc).__name__)
 
     thread = threading.Thread(target=attempt, daemon=True)  # name resolution has no timeout of its own
     thread.start()
     thread.join(timeout + 0.5)
-    return outcome[0] if outcome else f"{host} unreachable (no answer in {timeout:g} s)"
+    return outcome[0] if outcome else f"no answer in {timeout:g} s"
 
 
 def why_not_online(url: str) -> str | None:
@@ -72,6 +86,8 @@ def fetch_if_online(url: str, fetch: Callable[[], object]) -> str | None:
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
         fetch()
+    except TimeoutError:  # connecting, or mid-transfer: the server stopped sending
+        return f"download failed: the server sent nothing for {DOWNLOAD_TIMEOUT_S:g} s"
     except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError, ValueError...
         return f"download failed: {one_line(str(exc) or type(exc).__name__, 160)}"
     finally:

@@ -121,7 +121,7 @@ def test_debug_flag_shows_the_traceback(invoke):
 #: the options of `run matrix` that are not grid settings: where and how it runs, and what it prints
 RUN_OPTIONS = {"config", "device", "out", "cache_dir", "plugins_dirs", "data_roots", "checkpoint_every",
                "keep_checkpoints", "wait", "executor", "ray_address", "cpus_per_cell", "gpus_per_cell",
-               "max_concurrent", "dry_run", "quiet"}  # fmt: skip
+               "max_concurrent", "ray_timeout", "dry_run", "quiet"}  # fmt: skip
 
 
 def test_run_matrix_has_one_option_per_grid_setting_and_its_help_shows_the_default_used():

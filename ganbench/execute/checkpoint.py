@@ -9,6 +9,7 @@ The state is saved with ``torch.save`` and read back with ``weights_only=True``:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -22,7 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ganbench.context import CheckpointPolicy
-from ganbench.store.cache import atomic_torch_save
+from ganbench.files import writing
+from ganbench.store.cache import atomic_torch_save, set_aside
 
 FORMAT = 1  # bump when the state's layout changes: older checkpoints are then discarded, never misread
 
@@ -90,7 +92,7 @@ class Checkpoints:
         state = {**state, "format": FORMAT, "identity": self.identity,
                  "resumed": {"resumes": self.resumed.resumes, "from_steps": list(self.resumed.from_steps),
                              "steps_redone": self.resumed.steps_redone}}  # fmt: skip
-        atomic_torch_save(self.path, state)
+        atomic_torch_save(self.path, state, "checkpoint")  # a failing write: one line naming it, the old one kept
         self._last_step, self._last_time = int(state["step"]), time.monotonic()
 
     def note(self, step: int) -> None:
@@ -103,14 +105,17 @@ class Checkpoints:
         try:
             tmp.write_text(str(step))
             os.replace(tmp, self.note_path)
-        except OSError:  # a note is a courtesy; a failing disk shows up at the next checkpoint
-            pass
+        except OSError:  # a note is a courtesy; a failing disk shows up, named, at the next checkpoint
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def remove(self) -> None:
         """The job completed: its checkpoint goes (unless the policy keeps it), its progress note always."""
-        self.note_path.unlink(missing_ok=True)
+        with writing(self.note_path, "progress note"):
+            self.note_path.unlink(missing_ok=True)
         if not self.policy.keep:
-            self.path.unlink(missing_ok=True)
+            with writing(self.path, "checkpoint"):
+                self.path.unlink(missing_ok=True)
 
     def _noted_step(self) -> int:
         try:
@@ -119,8 +124,11 @@ class Checkpoints:
             return 0
 
     def _discard(self, why: str) -> None:
-        self._say(f"checkpoint {self.path.name} {why}: starting this job from the beginning")
-        self.path.replace(self.path.with_name(self.path.name + ".discarded"))
+        """Set the checkpoint aside (never deleted, never over an earlier one) and say so in one line, whatever
+        ``progress`` says: a file was moved."""
+        aside = set_aside(self.path, ".discarded")
+        tqdm.write(f"warning: checkpoint {self.path.name} {why}: kept it as {aside.name} and starting this job from "
+                   "the beginning")  # fmt: skip
         return None
 
     def _say(self, line: str) -> None:

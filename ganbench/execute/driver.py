@@ -21,17 +21,17 @@ from tqdm.auto import tqdm
 
 from ganbench.context import RunContext
 from ganbench.data.prepare import PreparedData
-from ganbench.errors import GanbenchError
 from ganbench.execute.cell import CellOutput, failed_output
 from ganbench.execute.evaluation import SMALL_REFERENCE, context_for, target_parts
 from ganbench.execute.executors import CellDone, Executor, LocalExecutor, PretrainDone, Running, Work
 from ganbench.execute.plan import Plan, check_plan, plan_matrix, reference_work
 from ganbench.execute.timing import device_name
+from ganbench.files import UserFileError, os_cause, show_path, writing
 from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
 from ganbench.plugin.manager import describe_failure
 from ganbench.store.cache import atomic_write_json
-from ganbench.store.locks import FileLock
+from ganbench.store.locks import FileLock, waiting_line
 from ganbench.store.provenance import now, versions
 from ganbench.store.records import (
     COMPLETE,
@@ -41,7 +41,7 @@ from ganbench.store.records import (
     write_record,
     write_tables,
 )
-from ganbench.store.runs import load_records
+from ganbench.store.runs import load_records, refuse_output_inside, set_aside_damaged
 
 LOCK_FILE = ".lock"
 TABLES_EVERY_S = 30.0  # results.csv and curves.csv are rebuilt at most this often while a grid runs
@@ -86,12 +86,15 @@ def run_matrix(
     one that writes ``curves.png``; the driver itself never imports the report layer)."""
     plan = plan_matrix(grid or Grid(), out, context=context, cache_dir=cache_dir, device=device,
                        plugins_dirs=plugins_dirs, data_roots=data_roots)  # fmt: skip
+    refuse_output_inside(out, "--out", cache=plan.context.cache)  # never inside another run folder or the cache
     datasets, provenance = check_plan(plan)
     executor = executor or LocalExecutor()
     run_dir = plan.run_dir
-    with _writing(run_dir, "create the run folder"):
+    with _writing(run_dir, "create the run folder"), writing(run_dir, "run folder"):
         run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(run_dir / LOCK_FILE, f"run folder {run_dir}")
+    unwritable = (f"make the run folder writable to resume it, or read its results with `ganbench leaderboard "
+                  f"{show_path(run_dir)}`")  # fmt: skip
+    lock = FileLock(run_dir / LOCK_FILE, f"run folder {run_dir}", unwritable=unwritable)
     lock.acquire(wait=wait, on_wait=partial(_say_waiting, progress=progress))
     try:
         task_context = executor.start(plan.context)  # what tasks run under there (e.g. the GPU Ray assigns)
@@ -108,8 +111,11 @@ def _run_locked(plan: Plan, datasets: dict[str, PreparedData], provenance: dict[
                 on_finish: Callable[[Path, list[dict[str, Any]]], None] | None) -> RunSummary:  # fmt: skip
     run_dir = plan.run_dir
     manifest = _manifest(plan, provenance, executor)
+    with _writing(run_dir, "set aside its damaged files"):
+        for line in set_aside_damaged(run_dir):  # said whatever --quiet says: files were moved
+            tqdm.write(line)
     with _writing(run_dir, "write the manifest"):
-        atomic_write_json(run_dir / "manifest.json", manifest)
+        atomic_write_json(run_dir / "manifest.json", manifest, "manifest")
     done = completed_ids(run_dir)
     _tidy(run_dir, done, plan.context)
     pending = [c for c in plan.cells if c.id not in done]
@@ -122,7 +128,7 @@ def _run_locked(plan: Plan, datasets: dict[str, PreparedData], provenance: dict[
         setup, blocked = _reference_phase(plan, pending, datasets, progress)
         manifest["evaluation_setup"] = {"reference_images": {w.target: w.images for w in references}, **setup}
         with _writing(run_dir, "write the manifest"):
-            atomic_write_json(run_dir / "manifest.json", manifest)
+            atomic_write_json(run_dir / "manifest.json", manifest, "manifest")
         runnable = [c for c in pending if c.id not in blocked]
         tables = _Tables(run_dir)
         for cell in pending:
@@ -145,7 +151,7 @@ def _run_locked(plan: Plan, datasets: dict[str, PreparedData], provenance: dict[
         finished_at=now(), cells=len(plan.cells), complete=len(completed_ids(run_dir)), interrupted=interrupted
     )
     with _writing(run_dir, "write the manifest"):
-        atomic_write_json(run_dir / "manifest.json", manifest)
+        atomic_write_json(run_dir / "manifest.json", manifest, "manifest")
     return RunSummary(run_dir, plan.cells, records, skipped=len(plan.cells) - len(pending), interrupted=interrupted)
 
 
@@ -243,20 +249,27 @@ def _execute(work: Work, executor: Executor, already: int, progress: bool, table
 
 @contextmanager
 def _writing(run_dir: Path, what: str) -> Iterator[None]:
-    """A failing write (read-only folder, full disk) becomes one line; what is already written stays."""
+    """A failing write (read-only folder, full disk) stops the run in one line naming the file and the cause;
+    what is already written stays, and rerunning the same command resumes."""
+    resume = "then rerun the same command to continue (the records already written are kept)"
     try:
         yield
+    except UserFileError as exc:  # worded where it failed: the file, the cause, what to do
+        raise UserFileError(f"{exc}, {resume}", exc.path) from None
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise GanbenchError(
-            f"could not {what} in {run_dir}: {reason}; the records already written are kept: free space or fix "
-            "the folder's permissions, then rerun the same command to continue"
+        where = f" ({show_path(exc.filename)})" if exc.filename and Path(exc.filename) != run_dir else ""
+        raise UserFileError(
+            f"could not {what} in {show_path(run_dir)}{where}: {os_cause(exc)}; free space or fix the folder's "
+            f"permissions, {resume}",
+            exc.filename,
         ) from None
 
 
 def _say_waiting(holder: dict[str, Any], *, progress: bool) -> None:
+    """``--wait``: whom this process waits for, and since when (it waits as long as that one runs; Ctrl-C or
+    SIGTERM stop the wait)."""
     if progress:
-        tqdm.write(f"waiting for pid {holder.get('pid')} on {holder.get('host')}, which is running this grid ...")
+        tqdm.write(waiting_line(holder, "this grid", "running"))
 
 
 def _reference_phase(

@@ -4,7 +4,7 @@ trains. The planner is where the run context is fixed; everything it hands on de
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,10 @@ from ganbench.grid.cells import Cell
 from ganbench.grid.config import Grid
 from ganbench.grid.expand import expand, run_id
 from ganbench.grid.sources import is_checkpoint_spec
+from ganbench.plugin.contracts import EvalSizes, Metric, Nets, Strategy, TargetParts
 from ganbench.plugin.manager import describe_failure, load_registry
 from ganbench.plugin.registry import Registry
-from ganbench.store.records import CORE_COLUMNS
+from ganbench.store.records import CORE_COLUMNS, headline_column
 
 
 @dataclass
@@ -134,15 +135,20 @@ def _check_plan(plan: Plan) -> tuple[dict[str, PreparedData], dict[str, Any]]:
                 )
             if cell.budget.pretrain_steps < 1 and plan.uses_source(cell) and not is_checkpoint_spec(cell.source):
                 raise GanbenchError("pretrain_steps must be at least 1 for strategies that use a source model")
-            _check_protocol(cell, datasets[cell.target])
+        metrics = {
+            spec: plan.registry.create(plan.registry.resolve("metric", spec))
+            for spec in sorted({m for c in plan.runnable for m in c.metrics})
+        }
+        for cell in plan.runnable:
+            _check_metrics(cell, _check_protocol(cell, datasets[cell.target]), metrics)
+        _check_strategies(plan)
         provenance: dict[str, Any] = {}
-        for spec in sorted({m for c in plan.runnable for m in c.metrics}):
-            metric = plan.registry.create(plan.registry.resolve("metric", spec))
+        for metric in metrics.values():
             provenance.update(metric.prepare(plan.device, plan.context.cache))
     return datasets, provenance
 
 
-def _check_protocol(cell: Cell, target: PreparedData) -> None:
+def _check_protocol(cell: Cell, target: PreparedData) -> TargetParts:
     """The cell's evaluation sets drawn as the cell will draw them: a validation split or a reference too large
     or too small for the target fails here, before anything trains, rather than in every cell."""
     from ganbench.data.prepare import shot_positions
@@ -156,6 +162,37 @@ def _check_protocol(cell: Cell, target: PreparedData) -> None:
             f"reference={cell.protocol.reference}: FID needs at least 2; use fewer shots, --reference all or a "
             "larger --reference-samples"
         )
+    return parts
+
+
+def _check_metrics(cell: Cell, parts: TargetParts, metrics: dict[str, Metric]) -> None:
+    """Each metric's own needs (``Metric.check``) against the sizes of the cell's sets; the metric that owns the
+    headline column, with ``select_on = "val"``, also against the validation split (it is scored on it)."""
+    index = parts.index
+    sizes = EvalSizes(cell.budget.eval_samples, len(index["reference"]), len(index["shots"]), len(index["heldout"]))
+    headline = headline_column(c for spec in cell.metrics for c in metrics[spec].columns)
+    for spec in cell.metrics:
+        metric = metrics[spec]
+        metric.check(sizes)
+        if "val" in index and cell.protocol.select_on == "val" and headline in metric.columns:
+            metric.check(replace(sizes, reference=len(index["val"])))
+
+
+def _check_strategies(plan: Plan) -> None:
+    """Every strategy's options against the nets it will adapt (``Strategy.check``): each (architecture,
+    strategy) of the grid's cells built once at their resolution and channels, on the CPU, with the random
+    streams left as they were. Strategies that keep the default check build nothing."""
+    seen: set[tuple[str, str, int, int]] = set()
+    for cell in plan.runnable:
+        key = (cell.arch, cell.strategy, cell.resolution, cell.channels)
+        strategy = plan.registry.create(plan.registry.resolve("strategy", cell.strategy))
+        if key in seen or type(strategy).check is Strategy.check:
+            continue
+        seen.add(key)
+        arch = plan.registry.create(plan.registry.resolve("architecture", cell.arch))
+        with torch.random.fork_rng(devices=[]):
+            G, D = arch.build(cell.resolution, cell.channels)
+            strategy.check(Nets(G, D))
 
 
 #: rough Inception throughput for the plan's estimate (images/s): measured ~8-14 on 2 CPU threads

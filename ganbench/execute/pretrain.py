@@ -26,6 +26,7 @@ from ganbench.execute.checkpoint import Checkpoints
 from ganbench.execute.sources import load_checkpoint_source
 from ganbench.execute.timing import device_name
 from ganbench.execute.training import TrainConfig, train_gan
+from ganbench.files import writing
 from ganbench.grid.cells import Cell, Recipe
 from ganbench.grid.sources import is_checkpoint_spec
 from ganbench.plugin.contracts import Nets, SourceCheckpoint, Strategy
@@ -112,8 +113,9 @@ def load_pretrained(job: PretrainJob, context: RunContext, repair: bool = False)
         state = torch.load(io.BytesIO(data), weights_only=True)
     except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:
         if repair:
-            tqdm.write(f"the cached source model {folder} is damaged ({exc}); training it again")
-            meta_path.unlink(missing_ok=True)  # the entry is incomplete from here on, and rebuilt
+            tqdm.write(f"warning: the cached source model {folder} is damaged ({exc}); training it again")
+            with writing(meta_path, "source model's meta"):
+                meta_path.unlink(missing_ok=True)  # the entry is incomplete from here on, and rebuilt
         return None
     return SourceCheckpoint(state["generator"], state["discriminator"], job.key, meta["sha256"], meta)
 
@@ -198,12 +200,13 @@ def _pretrain(job: PretrainJob, context: RunContext, progress: bool) -> SourceCh
                        checkpoints=checkpoints)  # fmt: skip
     generator = result.ema if result.ema is not None else nets.G  # rosinality's g_ema, what cells start from
     state = {"generator": _cpu_state(generator), "discriminator": _cpu_state(nets.D)}
-    data = atomic_torch_save(folder / "checkpoint.pt", state)
+    data = atomic_torch_save(folder / "checkpoint.pt", state, "source model")
     meta = {"key": job.key, "job": asdict(job), "sha256": _sha256(data), "seconds": result.train_seconds,
             "step_ms": statistics.median(result.step_ms) if result.step_ms else None,
             "device": device_name(device), "created_at": now(), **result.resumed.record(),
             "losses": result.loss_curves(), **versions()}  # fmt: skip
-    atomic_write_json(folder / "meta.json", meta)  # last: the entry is complete once its meta is there
+    # last: the entry is complete once its meta is there
+    atomic_write_json(folder / "meta.json", meta, "source model's meta")
     checkpoints.remove()
     return SourceCheckpoint(state["generator"], state["discriminator"], job.key, meta["sha256"], meta)
 

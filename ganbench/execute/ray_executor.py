@@ -11,12 +11,20 @@ statistics are read by the workers from the run context's cache, which like the 
 every node sees. Each task first checks that it sees both (a token the driver wrote), and fails its cell with
 one line naming the path and the host otherwise. A small actor, the device ledger, counts the cells running on
 each (host, device) pair, so that every record says how many cells shared its device while it ran.
+
+Connecting is bounded: a ``HOST:PORT`` where nothing listens is refused in one line after a plain TCP probe
+(before Ray is asked, whose own client would retry for many minutes), and ``ray.init`` itself runs in a helper
+thread that the driver waits on for ``connect_timeout`` seconds at most (``--ray-timeout``), so a server that
+accepts but never answers is refused too, and SIGTERM or Ctrl-C stop the wait at once.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import secrets
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -41,12 +49,15 @@ from ganbench.execute.executors import (
 )
 from ganbench.execute.pretrain import PretrainJob, pretrain_task
 from ganbench.grid.cells import Cell, cell_fields
+from ganbench.net import connect_problem
 from ganbench.plugin.manager import load_registry
 from ganbench.store.provenance import now
 
 RAY_MISSING = "the ray executor needs Ray, which is not installed: pip install 'ganbench[ray]'"
 PROBE = ".shared-check"  # in the run folder, and (one per run) in the cache root's PROBE folder
 POLL_S = 1.0  # how often the driver looks at the cluster while waiting for results
+CONNECT_TIMEOUT_S = 60.0  # ray.init may take this long to join a cluster (--ray-timeout)
+PROBE_TIMEOUT_S = 3.0  # the TCP probe of --ray-address HOST:PORT before Ray is asked
 
 
 def import_ray():
@@ -67,12 +78,15 @@ class RayExecutor:
     initialised in this process, that cluster is used as it is. ``cpus_per_cell``: the CPUs Ray reserves for
     each task, and the threads a CPU cell uses. ``gpus_per_cell``: the GPUs it reserves (0.25 packs four cells
     onto a GPU). ``max_concurrent``: at most this many tasks in flight (default: as many as the resources allow).
+    ``connect_timeout``: seconds joining a cluster may take before the run is refused (starting one here is not
+    bounded: Ray must do that in the main thread).
     """
 
     address: str | None = None
     cpus_per_cell: int = 1
     gpus_per_cell: float = 0.0
     max_concurrent: int | None = None
+    connect_timeout: float = CONNECT_TIMEOUT_S
 
     name = "ray"
     _stop_ray: bool = field(default=False, init=False, repr=False, compare=False)
@@ -88,6 +102,10 @@ class RayExecutor:
             )
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise GanbenchError(f"--max-concurrent must be at least 1, not {self.max_concurrent!r}")
+        if not 0 < self.connect_timeout < 1e6:  # nor NaN, nor infinite (a wait has an end)
+            raise GanbenchError(
+                f"--ray-timeout must be a finite number of seconds above 0, not {self.connect_timeout!r}"
+            )
 
     def context_for(self, context: RunContext) -> RunContext:
         """The context tasks run under: with GPUs reserved, cells use the GPU Ray gives them (``cuda``)."""
@@ -134,16 +152,73 @@ class RayExecutor:
 
     def _connect(self, ray) -> None:
         options: dict[str, Any] = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": True}
+        self._probe()
+        # ray.init replaces this process's SIGTERM handler with its own (a bare sys.exit): ganbench's, which
+        # interrupts the run as Ctrl-C does (tasks cancelled, resumable), is put back
+        on_sigterm = signal.getsignal(signal.SIGTERM)
         try:
-            if self.address is None:
+            if self.address is None:  # may start a cluster, which Ray does only in the main thread
                 ray.init(**options)
             else:
-                ray.init(address=self.address, **options)
+                self._bounded(lambda: ray.init(address=self.address, **options))
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = "here" if self.address is None else f"at {self.address}"
             hint = ("start one with 'ray start --head', or leave out --ray-address to start one for this run"
                     if self.address else "check that Ray works on this machine ('ray start --head')")  # fmt: skip
             raise GanbenchError(f"could not connect to a Ray cluster {where} ({one_line(str(exc))}); {hint}") from None
+        finally:
+            if on_sigterm is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, on_sigterm)
+
+    def _probe(self) -> None:
+        """An explicit HOST:PORT where nothing listens is refused in one line, before Ray retries for minutes."""
+        if self.address in (None, "auto"):
+            return
+        host, sep, port = self.address.split("://")[-1].rpartition(":")
+        if not sep or not port.isdigit():
+            return  # not HOST:PORT: Ray's own refusal says what is wrong with it
+        problem = connect_problem(host.strip("[]"), int(port), min(PROBE_TIMEOUT_S, self.connect_timeout))
+        if problem is not None:
+            raise GanbenchError(
+                f"no Ray cluster answers at {self.address} ({problem}); start one with 'ray start --head' there, "
+                "or check --ray-address"
+            )
+
+    def _bounded(self, connect) -> None:
+        """Run ``connect()`` (a ``ray.init`` joining a cluster) in a helper thread, waiting at most
+        ``connect_timeout`` seconds: ray.init blocks in C++, where a signal would wait for it, while the main
+        thread only waits here and so stays interruptible. A helper still connecting when the wait ends (timed
+        out, or interrupted) is left behind: a daemon thread never holds the process up, and Ray's exit hook, which
+        would wait for it, is unhooked."""
+        outcome: list[BaseException | None] = []
+
+        def attempt() -> None:
+            try:
+                connect()
+                outcome.append(None)
+            except BaseException as exc:  # handed to the main thread
+                outcome.append(exc)
+
+        thread = threading.Thread(target=attempt, name="ganbench-ray-connect", daemon=True)
+        thread.start()
+        try:
+            thread.join(self.connect_timeout)
+        finally:
+            if thread.is_alive():
+                with contextlib.suppress(Exception):
+                    atexit.unregister(import_ray().shutdown)
+        if not outcome:
+            if self.address == "auto":
+                what, check = "the Ray cluster running here (--ray-address auto)", "check it with 'ray status'"
+            else:
+                what = f"the Ray cluster at {self.address} accepted a connection but"
+                check = "check that it is a Ray head's address ('ray start --head' prints it; port 6379 by default)"
+            raise GanbenchError(
+                f"{what} did not answer within {self.connect_timeout:g} s; {check} and that the head is not "
+                "overloaded, or wait longer with --ray-timeout SECONDS"
+            )
+        if outcome[0] is not None:
+            raise outcome[0]
 
     def _check_resources(self, ray) -> None:
         """A task that no node can hold would wait forever: refuse up front instead."""

@@ -1,5 +1,6 @@
 """``ganbench score``: any set of metrics between folders of images, through the pipeline cells evaluate with
-(the same evaluation context, feature spaces, caches and checks)."""
+(the same evaluation context, feature spaces, caches and checks). Folders are read as ``ganbench fid`` and the
+folder dataset read them (:func:`ganbench.metrics.folders.load_image_folder`, the shared image loader)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 from ganbench.context import RunContext, resolve_device
 from ganbench.errors import GanbenchError
 from ganbench.execute.evaluation import checked
+from ganbench.files import show_path
 from ganbench.metrics.folders import load_image_folder
 from ganbench.plugin.contracts import EvalContext
 from ganbench.plugin.manager import load_registry
@@ -26,12 +28,13 @@ WITH_SHOTS = ("memorization",)
 
 
 def folder_tensor(folder: str | Path) -> torch.Tensor:
-    """Every image of a folder as one uint8 N x 3 x H x W tensor (they must share one size)."""
+    """Every image of a folder as one uint8 N x 3 x H x W tensor, decoded by the shared loader at their own size
+    (they must share one size)."""
     arrays = load_image_folder(folder)
     sizes = sorted({a.shape[:2] for a in arrays})
     if len(sizes) > 1:
         raise GanbenchError(
-            f"the images under {folder} have {len(sizes)} sizes ({', '.join(f'{h}x{w}' for h, w in sizes[:3])}...); "
+            f"the images under {show_path(folder)} have {len(sizes)} sizes ({', '.join(f'{h}x{w}' for h, w in sizes[:3])}...); "
             "`ganbench score` needs one size per folder (`ganbench fid` takes mixed sizes)"
         )
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()

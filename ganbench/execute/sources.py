@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +17,23 @@ import torch
 from torch import nn
 
 from ganbench.errors import GanbenchError
+from ganbench.files import load_torch_file, reading, show_path
 from ganbench.grid.sources import GENERATORS, where_from
 from ganbench.plugin.contracts import SourceCheckpoint
 from ganbench.store.cache import file_sha256
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """The file's dict, loaded with ``weights_only=True``; the one class allowed beyond tensors and plain
-    data is ``argparse.Namespace`` (what rosinality's train.py saves as ``args``)."""
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GanbenchError(f"cannot read the source checkpoint {path}: {first}") from None
+    """The file's dict, loaded with ``weights_only=True`` through the user-file boundary (a truncated file or one
+    torch did not write is one line naming it); the one class allowed beyond tensors and plain data is
+    ``argparse.Namespace`` (what rosinality's train.py saves as ``args``)."""
+    fix = "give the file rosinality/stylegan2-pytorch's train.py saved (or its convert_weight.py wrote)"
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        data = load_torch_file(path, "the source checkpoint", fix)
     if not isinstance(data, dict) or not any(k in data for k in GENERATORS):
         found = sorted(data)[:6] if isinstance(data, dict) else type(data).__name__
         raise GanbenchError(
-            f"{path} is not a rosinality-format checkpoint: it holds {found}, not g_ema / g (and d); convert it with "
+            f"{show_path(path)} is not a rosinality-format checkpoint: it holds {found}, not g_ema / g (and d); convert it with "
             "rosinality/stylegan2-pytorch's convert_weight.py"
         )
     return data
@@ -71,8 +69,9 @@ def load_checkpoint_source(
     """The checkpoint as a :class:`SourceCheckpoint` for ``nets`` (freshly built G and D whose state dicts say
     what must be there), after checking the file is the one the plan hashed."""
     if not Path(path).is_file():
-        raise GanbenchError(f"the source checkpoint {path} is not on this machine; {where_from()}")
-    actual = file_sha256(path)
+        raise GanbenchError(f"the source checkpoint {show_path(path)} is not on this machine; {where_from()}")
+    with reading(path, "the source checkpoint"):
+        actual = file_sha256(path)
     if actual != sha256:
         raise GanbenchError(
             f"the source checkpoint {path} changed since the grid was planned (sha256 {actual[:12]}, planned "

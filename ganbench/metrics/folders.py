@@ -1,4 +1,6 @@
-"""``ganbench fid DIR_A DIR_B``: FID and KID between two folders of images, through the extractor runs use."""
+"""``ganbench fid DIR_A DIR_B``: FID and KID between two folders of images, through the extractor runs use; and
+:func:`load_image_folder`, how ``fid`` and ``score`` read a folder: the loader every command shares
+(:mod:`ganbench.data.images`), at each image's own size."""
 
 from __future__ import annotations
 
@@ -8,31 +10,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganbench.data.images import IMAGE_SUFFIXES, decode_images, image_files
 from ganbench.errors import GanbenchError
+from ganbench.files import UserFileError, show_path
 from ganbench.metrics.arithmetic import fid_from_features, kid_from_features, kid_subset_size
 from ganbench.metrics.inception import get_extractor, resolve_inception_weights
 
-IMAGE_EXTENSIONS = {".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"}
-
 
 def load_image_folder(folder: str | os.PathLike) -> list[np.ndarray]:
-    """Every image under ``folder`` (recursive, sorted by path) as RGB uint8 HWC arrays."""
-    from PIL import Image
-
+    """Every image under ``folder`` (:func:`~ganbench.data.images.image_files`: recursive, hidden names
+    skipped, folder links followed) as RGB uint8 HWC arrays at their own size, decoded as the folder dataset
+    decodes them (16-bit scaled, transparency on white, EXIF orientation applied). Any file that cannot be
+    decoded is refused in one line naming it."""
     root = Path(folder)
     if not root.is_dir():
-        raise GanbenchError(f"{folder} is not a folder of images")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise GanbenchError(f"{show_path(folder)} {what}; give a folder of images")
+    files = image_files(root)
     if not files:
-        raise GanbenchError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found under {folder}")
-    arrays = []
-    for f in files:
-        try:
-            with Image.open(f) as im:
-                arrays.append(np.asarray(im.convert("RGB")))
-        except OSError as exc:
-            raise GanbenchError(f"cannot read image {f}: {exc}") from None
-    return arrays
+        raise GanbenchError(
+            f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {show_path(folder)}; give a folder of images"
+        )
+    arrays, bad = decode_images(files, None, desc=f"decode {root.name}")
+    if bad:
+        path, why = next(iter(bad.items()))
+        more = f" ({len(bad) - 1} more unreadable image files under {show_path(folder)})" if len(bad) > 1 else ""
+        raise UserFileError(f"cannot read image {show_path(path)}: {why}{more}; fix or remove it", path)
+    return [np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a for a in arrays]  # type: ignore[union-attr]
 
 
 def compare_folders(path_a, path_b, device: torch.device, *, batch_size: int | None = None, seed: int = 0, progress: bool = True,
@@ -46,7 +50,9 @@ def compare_folders(path_a, path_b, device: torch.device, *, batch_size: int | N
     extractor = get_extractor(weights, device)
     feats = []
     for path, images in folders:
-        feats.append(extractor.features(images, batch_size=batch_size, desc=f"{Path(path).name}" if progress else None))
+        feats.append(
+            extractor.features(images, batch_size=batch_size, desc=show_path(Path(path).name) if progress else None)
+        )
     a, b = feats
     return {
         "fid": fid_from_features(a, b),

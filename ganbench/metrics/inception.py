@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ganbench.context import current_context
 from ganbench.errors import GanbenchError
+from ganbench.files import UserFileError, read_cause, show_path
 from ganbench.metrics.resize import resize_clean
 from ganbench.net import download_bytes
 from ganbench.store.cache import atomic_write_bytes, file_sha1
@@ -90,6 +91,23 @@ def _sha1(path: Path) -> str:
     return _sha1_cached(str(path), stat.st_mtime, stat.st_size)
 
 
+def _load_torchscript(weights: InceptionWeights, device: torch.device) -> torch.jit.ScriptModule:
+    """The weights file as TorchScript on ``device``, or one line naming the file, where it came from (the
+    variable, the cache) and how to get NVIDIA's file: anything else (a state dict, another format, a truncated
+    download) is not the network FID is defined with."""
+    try:
+        return torch.jit.load(str(weights.path), map_location=device).eval()
+    except (RuntimeError, ValueError, OSError, EOFError) as exc:
+        cause = read_cause(exc, weights.path) if isinstance(exc, OSError) else "not a TorchScript file, or truncated"
+        where = {"env": "GANBENCH_INCEPTION=", "cache": "the cached Inception weights "}.get(
+            weights.source, f"the Inception weights ({weights.source}) "
+        )
+        fix = (f"point GANBENCH_INCEPTION at NVIDIA's {NVIDIA_FILE} ({NVIDIA_URL}) or unset it" if weights.source == "env"
+               else f"delete it and run again to download NVIDIA's {NVIDIA_FILE}, or run `{INSTALL_HINT}`")  # fmt: skip
+        raise UserFileError(f"{where}{show_path(weights.path)} is not NVIDIA's Inception network ({cause}); {fix}",
+                            weights.path) from None  # fmt: skip
+
+
 RESIZES = ("device", "pil")
 CPU_BATCH = 8  # measured on 2 CPU cores: 8 images per batch beat 16 by ~10% and 32 by ~15% (cache-bound)
 MAX_CUDA_BATCH = 512
@@ -122,7 +140,7 @@ class InceptionExtractor:
         self.resize = resize
         with warnings.catch_warnings():  # torch deprecates TorchScript; NVIDIA's weights ship as TorchScript
             warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(weights.path), map_location=self.device).eval()
+            module = _load_torchscript(weights, self.device)
             # NVIDIA's file wraps the network in `.layers`; fid-helper's copy is the network itself
             net = getattr(module, "layers", module)
             # freezing folds constants: ~20% faster on CPU, same features to float32 rounding

@@ -137,6 +137,14 @@ class Strategy(Plugin):
             source.load_into(nets)
         return nets
 
+    def check(self, nets: Nets) -> None:
+        """Raise :class:`GanbenchError` (one line saying what to change) when this strategy's options do not fit
+        these nets, e.g. ``freeze-d:layers=99`` on a D of 4 blocks. The planner calls it for every (architecture,
+        strategy) of a grid before anything trains, dry run or not, on nets built for the check alone at the
+        cells' resolution and channels (random weights, on the CPU, thrown away after: the check may change
+        them, e.g. run the part of :meth:`adapt` that validates). ``adapt`` still gets only nets that passed.
+        Default: nothing to check."""
+
     def param_groups(self, net: nn.Module) -> list[dict[str, Any]]:
         """Optimizer parameter groups for one net; by default its trainable parameters at the base lr."""
         params = [p for p in net.parameters() if p.requires_grad]
@@ -252,6 +260,17 @@ class Dataset(Plugin):
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class EvalSizes:
+    """How many images each set of a cell's evaluations holds, known before anything trains: what
+    :meth:`Metric.check` holds its own needs against."""
+
+    generated: int  # images generated per evaluation (the grid's eval_samples)
+    reference: int  # the reference (with select_on = val, also checked with the validation split as reference)
+    shots: int  # the training images
+    heldout: int  # target images featurized that are neither shots nor validation images
+
+
 class Metric(Plugin):
     """An evaluation metric over generated images and the target's reference images.
 
@@ -268,6 +287,12 @@ class Metric(Plugin):
 
     def prepare(self, device: torch.device, cache_dir: Path) -> dict[str, Any]:
         return {}
+
+    def check(self, sizes: EvalSizes) -> None:
+        """Raise :class:`GanbenchError` (one line saying what to change) when this metric cannot be computed on
+        sets of these sizes, e.g. ``prdc:k=5`` with 2 generated images. The planner calls it for every cell
+        before anything trains, dry run or not, so such a grid is refused instead of failing every cell.
+        Default: nothing to check."""
 
     def reference(self, ctx: EvalContext) -> None:
         """Precompute (and cache) what depends on the reference set alone; ``ctx.generated`` is empty.

@@ -123,6 +123,20 @@ def _import_file(path: Path, module_name: str):
     return module
 
 
+def refuse_broken_files(registry: Registry) -> None:
+    """Refuse a grid run while a ``--plugins-dir`` file failed to load (it does not import, its hook raised, it
+    registered something that is not a plugin): the user's own file, named on this command, is fixed before
+    anything runs, rather than only the cells that name its plugins failing. Installed plugins that fail still
+    mark only their cells (``ganbench plugins`` warns of every failure and lists the rest)."""
+    failed = [(origin, message) for origin, message in registry.load_errors if origin.file]
+    if not failed:
+        return
+    origin, message = failed[0]
+    more = f" (and {len(failed) - 1} more: ganbench plugins lists them)" if len(failed) > 1 else ""
+    what = message if message.startswith(str(origin)) else f"{origin} failed to load: {message}"
+    raise GanbenchError(f"plugin {what}{more}; fix it or move it out of the plugins folder")
+
+
 def describe_failure(exc: BaseException, context: RunContext) -> str:
     """One line naming the plugin whose code raised (kind, name, origin), when it was a plugin's; an OS error
     that names a file is the file's (one line naming it), whoever's code met it."""

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from ganbench.errors import GanbenchError
+from ganbench.files import load_torch_file
 from ganbench.net import download_bytes, offline, unreachable
 from ganbench.store.cache import atomic_write_bytes, file_sha256
 
@@ -146,7 +147,7 @@ def _offline_backbone(backbone: str, path: str, mtime_ns: int) -> OfflineBackbon
     import timm
 
     digest = checked_sha256(path, OFFLINE_PACKAGE, fix=f"reinstall {OFFLINE_PACKAGE}")
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    loaded = load_torch_file(path, f"{OFFLINE_PACKAGE}'s weights", fix=f"reinstall {OFFLINE_PACKAGE}")
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
         reference = timm.create_model(backbone).state_dict()
     state = load_in_key_order(loaded, reference, f"{OFFLINE_PACKAGE} ({Path(path).name})", f"timm's {backbone}")

@@ -258,10 +258,11 @@ def cell_png(record: dict[str, Any], column: Column | None = None, dpi: int = 11
     return figure_png(fig, dpi=dpi)
 
 
-def plot_cell(record: dict[str, Any], path: Path) -> bool:
-    """Write :func:`cell_png` to ``path``; False (nothing written) when the record has nothing to draw."""
+def plot_cell(record: dict[str, Any], path: Path, fix: str | None = None) -> bool:
+    """Write :func:`cell_png` to ``path``; False (nothing written) when the record has nothing to draw. A failing
+    write is one line naming the path, ending in ``fix`` (what to do) when given."""
     png = cell_png(record)
     if png is None:
         return False
-    atomic_write_bytes(path, png)
+    atomic_write_bytes(path, png, "cell plot", fix)
     return True

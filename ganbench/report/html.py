@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import GanbenchError
+from ganbench.files import writing
 from ganbench.report.cell_plots import cell_png
 from ganbench.report.comparability import RANK_WITHIN
 from ganbench.report.csv import to_csv
@@ -110,21 +111,28 @@ def _replace(tmp: Path, out: Path) -> None:
         old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
         old.rmdir()
         out.rename(old)
-    tmp.rename(out)
+    try:
+        tmp.rename(out)
+    except OSError:
+        if old is not None:  # the earlier report goes back where it was
+            old.rename(out)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
 
 def write_html_report(frame: pd.DataFrame, loaded: RunRecords, out: str | Path, command: str | None = None) -> Path:
-    """Write the report folder ``out`` (replaced whole when it is an earlier report); returns index.html."""
+    """Write the report folder ``out`` (replaced whole when it is an earlier report); returns index.html. A
+    failing write is one line naming ``out``; an earlier report there stays as it was."""
     out = Path(out)
-    tmp = _prepare_folder(out)
-    try:
-        _write(frame, loaded, tmp, command)
-        _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with writing(out, "report folder"):
+        tmp = _prepare_folder(out)
+        try:
+            _write(frame, loaded, tmp, command)
+            _replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return out / "index.html"
 
 

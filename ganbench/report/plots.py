@@ -75,7 +75,7 @@ def plot_curves(records: list[dict[str, Any]], path: Path, column: Column | None
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    atomic_write_bytes(path, figure_png(fig, dpi=110))
+    atomic_write_bytes(path, figure_png(fig, dpi=110), "curves plot")
     return True
 
 

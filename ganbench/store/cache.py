@@ -1,7 +1,9 @@
-"""Content hashing, and atomic file writes (temp file + rename) that readers never see half-written."""
+"""Content hashing, and atomic file writes (temp file + rename) that readers never see half-written: a failing
+write is one line naming its path and cause, and leaves the old file as it was."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from ganbench.files import writing
 
 
 def canonical_json(data: Any) -> str:
@@ -53,21 +57,38 @@ def file_sha1(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` so that readers see the old file or the whole new one, never a torn write."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, what: str = "file", fix: str | None = None) -> None:
+    """Write ``data`` so that readers see the old file or the whole new one, never a torn write. A failing write
+    (full disk, read-only folder, no permission) is one :class:`~ganbench.files.UserFileError` line naming
+    ``what`` and the path; the old file stays as it was and the temp file goes."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with writing(path, what, fix):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are meant to be shared
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):  # the write's own error is the one to report
+                Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def set_aside(path: str | os.PathLike, suffix: str) -> Path:
+    """Rename ``path`` to ``PATH<suffix>`` (``PATH<suffix>-2``, ... when that exists: nothing set aside earlier
+    is overwritten); returns the new path. A failing rename is one line naming the path."""
+    path = Path(path)
+    aside, n = path.with_name(path.name + suffix), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}{suffix}-{n}")
+    with writing(path, "file to set aside"):
+        path.rename(aside)
+    return aside
 
 
 def _umask() -> int:
@@ -76,18 +97,18 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
+def atomic_write_text(path: str | os.PathLike, text: str, what: str = "file", fix: str | None = None) -> None:
+    atomic_write_bytes(path, text.encode(), what, fix)
 
 
-def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+def atomic_write_json(path: str | os.PathLike, data: Any, what: str = "file", fix: str | None = None) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", what, fix)
 
 
-def atomic_torch_save(path: str | os.PathLike, obj: Any) -> bytes:
+def atomic_torch_save(path: str | os.PathLike, obj: Any, what: str = "file", fix: str | None = None) -> bytes:
     """Save ``obj`` with torch.save atomically; returns the bytes written (to hash them)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     data = buffer.getvalue()
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data, what, fix)
     return data

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import GanbenchError
+from ganbench.files import writing
 
 GRACE_S = 10.0  # an empty or unreadable lock file younger than this may be one whose holder is writing it
 RENEW_S = 15.0  # how often a holder renews its locks
@@ -48,10 +49,12 @@ class FileLock:
     ``with FileLock(...)`` acquires without waiting; :meth:`acquire` can wait. Not re-entrant: acquiring a lock
     this thread already holds raises instead of waiting for itself."""
 
-    def __init__(self, path: str | os.PathLike, what: str, *, advice: str = RUN_ADVICE) -> None:
+    def __init__(self, path: str | os.PathLike, what: str, *, advice: str = RUN_ADVICE,
+                 unwritable: str | None = None) -> None:  # fmt: skip
         self.path = Path(path)
         self.what = what
         self.advice = advice  # what to do about a live holder on this host
+        self.unwritable = unwritable  # what to do when the lock file cannot be written (a read-only folder)
         self._token: str | None = None
 
     @property
@@ -70,7 +73,8 @@ class FileLock:
             raise RuntimeError(f"{self.what} is already locked by this thread ({self.path}); locks are not re-entrant")
         limit = None if wait is True else max(0.0, float(wait or 0))
         start, delay, announced = time.monotonic(), POLL_S[0], False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with writing(self.path, "lock file", self.unwritable):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             if self._create(key):
                 return self
@@ -120,7 +124,9 @@ class FileLock:
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid()),
                 "created_at": datetime.now().astimezone().isoformat(timespec="seconds"), "what": self.what,
                 "token": token}  # fmt: skip
-        with _HELD_MUTEX:  # a lock file naming this process is one of _HELD's, or left over
+        # a lock file naming this process is one of _HELD's, or left over; one that cannot be written (a read-only
+        # folder, a full disk) is one line naming it
+        with _HELD_MUTEX, writing(self.path, "lock file", self.unwritable):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
             except FileExistsError:
@@ -129,7 +135,8 @@ class FileLock:
                 with os.fdopen(fd, "w") as f:
                     f.write(json.dumps(info) + "\n")
             except BaseException:
-                self.path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    self.path.unlink(missing_ok=True)
                 raise
             self._token = token
             _HELD[key] = (os.getpid(), threading.get_ident(), self)
@@ -163,10 +170,12 @@ def entry_lock(path: str | os.PathLike, what: str, notify: Callable[[str], None]
         lock.release()
 
 
-def waiting_line(holder: dict[str, Any], what: str) -> str:
-    """The line that says whom a process waits for, and what that one is building."""
+def waiting_line(holder: dict[str, Any], what: str, doing: str = "building") -> str:
+    """The line that says whom a process waits for, what that one is doing and since when, and how to stop
+    waiting (a wait lasts as long as its holder lives; a signal ends it)."""
     who = f"process {holder['pid']} on {holder.get('host')}" if "pid" in holder else "another process"
-    return f"waiting for {who}, which is building {what} ..."
+    since = f" (since {holder['created_at']})" if holder.get("created_at") else ""
+    return f"waiting for {who}, which is {doing} {what}{since}; Ctrl-C stops waiting ..."
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -238,7 +247,8 @@ def _take_over(path: Path, key: str) -> bool:
     processes that saw it stale only one removes it (and never the fresh lock the other made meanwhile). The
     side lock is a kernel lock (``flock``): it dies with its holder."""
     side = path.with_name(path.name + ".takeover")
-    fd = os.open(side, os.O_CREAT | os.O_RDWR, 0o666)
+    with writing(side, "lock file"):
+        fd = os.open(side, os.O_CREAT | os.O_RDWR, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         holder = _read(path)

@@ -85,8 +85,8 @@ def checkpoint_path(run_dir: Path, cell_id: str) -> Path:
 def write_record(run_dir: Path, record: dict[str, Any], sample_png: bytes | None = None) -> None:
     """Samples first, then the record: a record on disk implies its artifacts are there too."""
     if sample_png is not None:
-        atomic_write_bytes(Path(run_dir) / "samples" / f"{record['cell_id']}.png", sample_png)
-    atomic_write_json(record_path(run_dir, record["cell_id"]), record)
+        atomic_write_bytes(Path(run_dir) / "samples" / f"{record['cell_id']}.png", sample_png, "sample grid")
+    atomic_write_json(record_path(run_dir, record["cell_id"]), record, "cell record")
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
@@ -127,6 +127,6 @@ def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 def write_tables(run_dir: Path, records: list[dict[str, Any]]) -> pd.DataFrame:
     """Rebuild results.csv and curves.csv from ``records`` (those on disk); returns the results frame."""
     frame = results_frame(records)
-    atomic_write_text(Path(run_dir) / "results.csv", frame.to_csv(index=False))
-    atomic_write_text(Path(run_dir) / "curves.csv", curves_frame(records).to_csv(index=False))
+    atomic_write_text(Path(run_dir) / "results.csv", frame.to_csv(index=False), "results table")
+    atomic_write_text(Path(run_dir) / "curves.csv", curves_frame(records).to_csv(index=False), "curves table")
     return frame

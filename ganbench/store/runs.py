@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import GanbenchError
+from ganbench.files import show_path
+from ganbench.store.cache import set_aside
 from ganbench.store.records import COMPLETE, SCHEMA_VERSION, read_record
 from ganbench.store.schema import Column, field_problem
 
@@ -214,22 +216,78 @@ def load_runs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, allow_e
     return RunRecords(kept, list(dict.fromkeys(runs)), run_of, notes)
 
 
-# what `ganbench run matrix` writes in a run directory (see store/records.py)
-RUN_OUTPUTS = ("cells", "samples", "results.csv", "curves.csv", "curves.png", "manifest.json")
+def is_run_folder(path: Path) -> bool:
+    """Whether ``path`` is a run directory `ganbench run matrix` wrote, by its contents: cell records in
+    ``cells/``, or the run's manifest (``manifest.json`` naming its cells; a plain ``manifest.json`` of another
+    tool does not count)."""
+    cells = path / "cells"
+    if cells.is_dir() and next(cells.glob("*.json"), None) is not None:
+        return True
+    manifest = path / "manifest.json"
+    if not manifest.is_file():
+        return False
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return cells.is_dir()  # a damaged manifest beside a cells/ folder: a run's still
+    return isinstance(data, dict) and "cell_ids" in data and "run_id" in data
 
 
-def refuse_output_inside(output: str | os.PathLike, runs: Iterable[Path]) -> None:
-    """Raises GanbenchError when ``output`` is one of ``runs`` or in what its run wrote: what reads runs never
-    writes over them."""
+def refuse_output_inside(
+    output: str | os.PathLike, option: str, *, cache: str | os.PathLike | None = None,
+    own: Iterable[str | os.PathLike] = (),
+) -> None:  # fmt: skip
+    """The one guard of every path a command writes that the user named (``option``: ``-o``, ``--out``, ...):
+    raises GanbenchError (one line; the caller has written nothing yet) when ``output`` is a run directory or
+    inside one, found by walking up its parents (any run folder, not only those the command reads), or inside
+    the ``cache``, unless it is inside one of ``own``: what the command creates itself (``show``'s plots/)."""
     target = Path(output).resolve()
-    for run in runs:
-        for name in ("", *RUN_OUTPUTS):
-            path = run / name if name else run
-            if target == path or (name and path in target.parents):
-                what = f"run {run.name}'s {name}" if name else f"the run directory {run.name}"
-                raise GanbenchError(
-                    f"{output} points into {what}, which is only read here: write it outside the run directories"
-                )
+    if any(target == o or o in target.parents for o in (Path(p).resolve() for p in own)):
+        return
+    shown = f"{option} {show_path(output)}"
+    advice = "write it outside the run directories and the cache"
+    for folder in (target, *target.parents):
+        if is_run_folder(folder):
+            inside = target.relative_to(folder).parts
+            what = f"run {folder.name}'s {inside[0]}" if inside else f"the run directory {folder.name}"
+            raise GanbenchError(f"{shown} points into {what}, which only the run that made it writes; {advice}")
+    if cache is not None:
+        root = Path(cache).resolve()
+        if target == root or root in target.parents:
+            raise GanbenchError(
+                f"{shown} points into the cache {show_path(root)}, which only ganbench itself writes; {advice}"
+            )
+
+
+def set_aside_damaged(run_dir: str | os.PathLike) -> list[str]:
+    """Before a run is resumed: rename every damaged record of ``run_dir`` (not JSON, or failing
+    :func:`record_problem`) to ``CELL.json.damaged``, so that rerunning its cell never overwrites it, and a
+    manifest that is not a JSON object to ``manifest.json.damaged`` (the run writes a new one); one line each for
+    the caller to say (this layer never prints). A record of a newer schema is no damage and stays."""
+    lines = []
+    manifest = Path(run_dir) / "manifest.json"
+    if manifest.is_file():
+        data, problem = _read(manifest)
+        problem = problem or (None if isinstance(data, dict) else f"a JSON {type(data).__name__}, not an object")
+        if problem:
+            aside = set_aside(manifest, ".damaged")
+            lines.append(f"warning: the manifest {show_path(manifest)} is damaged ({problem}): kept it as "
+                         f"{aside.name} and writing a new one")  # fmt: skip
+    for file in sorted((Path(run_dir) / "cells").glob("*.json")):
+        record, problem = _read(file)
+        if problem is None and isinstance(record, dict):
+            version = record.get("schema_version")
+            if _is_int(version) and version > SCHEMA_VERSION:
+                continue
+            record = upgrade(record)
+        problem = problem or record_problem(record)
+        if problem:
+            aside = set_aside(file, ".damaged")
+            lines.append(
+                f"warning: the cell record {show_path(file)} is damaged ({problem}): kept it as {aside.name} and "
+                "running that cell again"
+            )
+    return lines
 
 
 def load_records(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[dict[str, Any]]:

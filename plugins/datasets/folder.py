@@ -1,9 +1,17 @@
 """``folder:path=DIR``: every image under a directory of your own, with classes from its subfolders.
 
 Files are found recursively (names starting with '.' are skipped) by suffix: png, jpg/jpeg, bmp, gif (first
-frame), webp, tif/tiff, ppm/pgm/pbm/pnm. Every image is converted to RGB or grey, center-cropped to a square
-(``crop=false`` squashes instead) and resized to ``size`` px with PIL's bicubic filter, so that the folder
-becomes one tensor; the core then resizes it to the grid's resolution like any other dataset.
+frame), webp, tif/tiff, ppm/pgm/pbm/pnm. Every image is turned upright by its EXIF orientation, converted to RGB
+or grey (16-bit values scaled to 8 bits, palettes and CMYK converted, transparency composited on white),
+center-cropped to a square (``crop=false`` squashes instead) and resized to ``size`` px with PIL's bicubic
+filter, so that the folder becomes one tensor; the core then resizes it to the grid's resolution like any other
+dataset. ``ganbench fid`` and ``ganbench score`` decode with the same loader (at each image's own size).
+
+Symlinks are followed wherever they point, files and class folders alike, and the content fingerprint (which
+keys the prepared-tensor cache) hashes what they point to. A folder link back to a folder it is inside (a loop)
+is skipped with one warning. A file link that dangles or loops, a file that is truncated or not an image, and
+an image over PIL's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) are unreadable files: refused in
+one line naming them, or skipped and counted with ``skip_bad=true``. File names need not be UTF-8.
 
 ``shots_dir=DIR`` names the training images a paper released beside its full set (the 10 images of a
 few-shot target): every cell then trains on those rather than on a seeded draw from ``path``. Each of them
@@ -11,13 +19,15 @@ is looked for among ``path``'s images (equal pixels after decoding); one that is
 dataset, so that the reference (``--reference all``) holds it as it holds the others. In a folder with class
 subfolders, an added shot takes its class from its own first subfolder under ``shots_dir``.
 
-Decoding is the core's (``ganbench.decode_images``), shared with every file-backed dataset.
+Decoding is the core's (``ganbench.decode_images``), shared with every file-backed dataset. Version 2: EXIF
+orientation applied (EXIF-rotated JPEGs decode upright; earlier caches are not reused).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +35,7 @@ import numpy as np
 import torch
 
 import ganbench
-from ganbench import IMAGE_SUFFIXES, DataNotFound, at_least, decode_images, image_files, stack_images
+from ganbench import IMAGE_SUFFIXES, DataNotFound, at_least, decode_images, image_files, show_path, stack_images
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +48,7 @@ class Folder(ganbench.Dataset):
     """Your own images: every image file under path=DIR; one subfolder per class gives labels."""
 
     name = "folder"
-    version = "1"
+    version = "2"  # 2: EXIF orientation applied
     options = (
         ganbench.Option("path", str, None, "the directory of images (required); must not contain ','"),
         ganbench.Option(
@@ -97,17 +107,17 @@ class Folder(ganbench.Dataset):
             return None
         try:
             return len(image_files(self._root()))
-        except DataNotFound:
+        except (DataNotFound, ganbench.UserFileError):  # a listing shows no count; loading says what is wrong
             return None
 
     def fingerprint(self) -> str:
         """sha256 of the folder's resolved path and every image file's relative path, size and mtime (and the
-        same of ``shots_dir``, when there is one)."""
+        same of ``shots_dir``, when there is one); names are hashed as the bytes they are on disk."""
         root, shots = self._root(), self._shots_root()
-        h = hashlib.sha256(str(root.resolve()).encode())
+        h = hashlib.sha256(os.fsencode(root.resolve()))
         _hash_listing(h, root)
         if shots:
-            h.update(f"\0shots\0{shots.resolve()}".encode())
+            h.update(b"\0shots\0" + os.fsencode(shots.resolve()))
             _hash_listing(h, shots)
         return h.hexdigest()
 
@@ -128,14 +138,16 @@ class Folder(ganbench.Dataset):
             )
         arrays, bad = decode_images(files, self.config["size"], self.config["crop"], desc=f"decode {root.name}")
         if bad and not self.config["skip_bad"]:
-            named = ", ".join(f"{p.relative_to(root)} ({why})" for p, why in list(bad.items())[:3])
+            named = ", ".join(f"{show_path(p.relative_to(root))} ({why})" for p, why in list(bad.items())[:3])
             more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
             raise ganbench.GanbenchError(
                 f"folder {str(root)!r}: {len(bad)} unreadable image file(s): {named}{more}; "
                 "fix or remove them, or add skip_bad=true to skip them"
             )
         if bad:
-            log.warning("folder %s: skipped %d unreadable image file(s), e.g. %s", root, len(bad), next(iter(bad)))
+            first, why = next(iter(bad.items()))
+            log.warning("folder %s: skipped %d unreadable image file(s), e.g. %s (%s)", show_path(root), len(bad),
+                        show_path(first.relative_to(root)), why)  # fmt: skip
         keep = [i for i, a in enumerate(arrays) if a is not None]
         if not keep:
             raise ganbench.GanbenchError(f"folder {str(root)!r}: none of its {len(files)} image files could be read")
@@ -150,7 +162,7 @@ class Folder(ganbench.Dataset):
             names = sorted({r.parts[0] for r in relative})
             index = {name: i for i, name in enumerate(names)}
             labels = torch.tensor([index[name] for name in class_of], dtype=torch.int64)
-            self._provenance["classes"] = ", ".join(f"{i}={name}" for i, name in enumerate(names))
+            self._provenance["classes"] = ", ".join(f"{i}={show_path(name)}" for i, name in enumerate(names))
         return ganbench.ImageSet(images, labels, shots)
 
     def _load_shots(self, arrays: list[np.ndarray], class_of: list[str], flat: bool) -> torch.Tensor | None:
@@ -165,7 +177,7 @@ class Folder(ganbench.Dataset):
             path, why = next(iter(bad.items()))
             raise ganbench.GanbenchError(
                 f"folder shots_dir {str(shots_root)!r}: {len(bad)} unreadable image file(s), e.g. "
-                f"{path.relative_to(shots_root)} ({why}); the released shots must all be readable"
+                f"{show_path(path.relative_to(shots_root))} ({why}); the released shots must all be readable"
             )
         where: dict[tuple, list[int]] = {}
         for i, array in enumerate(arrays):
@@ -181,7 +193,7 @@ class Folder(ganbench.Dataset):
                 parts = path.relative_to(shots_root).parts
                 if len(parts) < 2 or parts[0] not in set(class_of):
                     raise ganbench.GanbenchError(
-                        f"folder shots_dir {str(shots_root)!r}: {path.relative_to(shots_root)} is not among the "
+                        f"folder shots_dir {str(shots_root)!r}: {show_path(path.relative_to(shots_root))} is not among the "
                         "folder's images and not in a subfolder named after one of its classes; put it in one"
                     )
                 class_of.append(parts[0])
@@ -195,10 +207,18 @@ class Folder(ganbench.Dataset):
 
 
 def _hash_listing(h, root: Path) -> None:
-    """Feed every image file's relative path, size and mtime under ``root`` into the hash ``h``."""
+    """Feed every image file's relative path (its bytes on disk), size and mtime under ``root`` into the hash
+    ``h``: a symlink's are those of what it points to, and its target; a dangling or looping link's, its own."""
     for path in image_files(root):
-        stat = path.stat()
-        h.update(f"\0{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+        try:
+            stat = os.stat(path)
+        except OSError:  # dangling or looping: an unreadable file, still part of what the folder holds
+            stat = os.lstat(path)
+        h.update(
+            b"\0" + os.fsencode(path.relative_to(root).as_posix()) + f"\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
+        )
+        if path.is_symlink():
+            h.update(b"\0->" + os.fsencode(os.readlink(path)))
 
 
 def _pixel_key(array: np.ndarray) -> tuple:

@@ -179,6 +179,13 @@ class FD(ganbench.Metric):
     def reference(self, ctx):
         ganbench.eval_features(ctx, self.space(), "reference")
 
+    def check(self, sizes):
+        if sizes.generated < 2 or sizes.reference < 2:
+            raise ganbench.GanbenchError(
+                f"fd needs at least 2 generated and 2 reference images, got {sizes.generated} and {sizes.reference}; "
+                "raise --eval-samples, or use fewer shots with --reference heldout"
+            )
+
     def compute(self, ctx):
         space = self.space()
         generated = ganbench.eval_features(ctx, space, "generated")

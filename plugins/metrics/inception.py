@@ -8,11 +8,23 @@ import ganbench
 from ganbench import Column, Option, at_least
 
 
+def two_each_side(metric: str, sizes: ganbench.EvalSizes) -> None:
+    """FID and KID estimate a covariance (a kernel mean over pairs): 2 images on each side at least."""
+    if sizes.generated < 2 or sizes.reference < 2:
+        raise ganbench.GanbenchError(
+            f"{metric} needs at least 2 generated and 2 reference images, got {sizes.generated} and {sizes.reference}; "
+            "raise --eval-samples, or use fewer shots with --reference heldout"
+        )
+
+
 class FID(ganbench.InceptionMetric):
     """Frechet Inception Distance, clean-fid "clean" mode (lower is better)."""
 
     name = "fid"
     columns = (Column("fid", lower_is_better=True, label="FID", digits=2, help="Fréchet Inception Distance"),)
+
+    def check(self, sizes):
+        two_each_side("FID", sizes)
 
     def compute(self, ctx):
         return {"fid": ganbench.fid_from_features(self.features(ctx, "generated"), self.features(ctx, "reference"))}
@@ -33,6 +45,9 @@ class KID(ganbench.InceptionMetric):
 
     def prepare(self, device, cache_dir):
         return {**super().prepare(device, cache_dir), "kid_mode": ganbench.FID_MODE}
+
+    def check(self, sizes):
+        two_each_side("KID", sizes)
 
     def compute(self, ctx):
         gen, ref = self.features(ctx, "generated"), self.features(ctx, "reference")

@@ -121,13 +121,21 @@ def trunk_state(torchvision_state: dict[str, torch.Tensor], trunk: dict[str, tor
 
 @functools.lru_cache(maxsize=4)
 def lpips_model(weights: TrunkWeights, device: str) -> nn.Module:
-    """The ``lpips`` package's LPIPS network, its trunk loaded from ``weights``, on ``device``, frozen."""
+    """The ``lpips`` package's LPIPS network, its trunk loaded from ``weights``, on ``device``, frozen. The file
+    is read first, through the user-file boundary: one that does not unpickle is one line naming it."""
+    name = TORCHVISION_FILES[weights.net]
+    fix = f"give torchvision's {name} ({TORCHVISION_URL}{name})"
+    state = ganbench.load_torch_file(weights.path, f"intra-lpips's {weights.net} weights", fix)
+    if not isinstance(state, dict):
+        raise ganbench.UserFileError(
+            f"intra-lpips: {ganbench.show_path(weights.path)} holds a {type(state).__name__}, not a state dict; {fix}",
+            weights.path,
+        )
     import lpips
 
     with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore")  # torchvision deprecates the `pretrained=` lpips passes it
         model = lpips.LPIPS(net=weights.net, pretrained=True, pnet_rand=True, verbose=False)
-    state = torch.load(weights.path, map_location="cpu", weights_only=True)
     model.net.load_state_dict(trunk_state(state, model.net.state_dict(), weights.path.name))
     return model.to(device).eval().requires_grad_(False)
 
@@ -220,6 +228,14 @@ class IntraLPIPS(ganbench.Metric):
         space = self.space(cache_dir)
         lpips_model(space.weights, "cpu")  # the file fits the network: fails here, before any training
         return space.provenance()
+
+    def check(self, sizes):
+        n = self.config["samples"]
+        if n <= sizes.shots:
+            raise ganbench.GanbenchError(
+                f"intra-lpips:samples={n} must be above the {sizes.shots} shots (each shot's cluster needs 2 of the "
+                f"samples nearest it); use intra-lpips:samples={max(10 * sizes.shots, sizes.shots + 2)} or fewer shots"
+            )
 
     def compute(self, ctx):
         try:

@@ -32,6 +32,19 @@ class Memorization(ganbench.InceptionMetric):
                help="copy ratio in pixel space"),
     )  # fmt: skip
 
+    def check(self, sizes):
+        if sizes.shots < 2:
+            raise ganbench.GanbenchError(
+                f"memorization needs at least 2 shots (authenticity compares each with its nearest other shot), got "
+                f"{sizes.shots}; use --shots 2 or more, or leave memorization out of --metrics"
+            )
+        if sizes.heldout < 1:
+            raise ganbench.GanbenchError(
+                "memorization needs at least 1 target image that is neither a shot nor a validation image (the copy "
+                "ratio compares with them), and there are none; use fewer shots (or a smaller --val-samples), or "
+                "leave memorization out of --metrics"
+            )
+
     def compute(self, ctx):
         values = {}
         for space, suffix in ((ganbench.InceptionSpace(cache_dir=ctx.cache_dir), ""), (ganbench.PixelSpace(), "_px")):

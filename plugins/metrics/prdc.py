@@ -31,6 +31,15 @@ class PRDC(ganbench.InceptionMetric):
                help="fraction of real images whose k-NN radius contains a generated image"),
     )  # fmt: skip
 
+    def check(self, sizes):
+        k = self.config["k"]
+        if sizes.generated <= k or sizes.reference <= k:
+            raise ganbench.GanbenchError(
+                f"prdc:k={k} needs more than {k} generated and more than {k} reference images per evaluation (each "
+                f"image's radius is its k-th nearest other one), got {sizes.generated} generated and "
+                f"{sizes.reference} reference; raise --eval-samples or use prdc:k={max(min(sizes.generated, sizes.reference) - 1, 1)}"
+            )
+
     def compute(self, ctx):
         real, fake = self.features(ctx, "reference"), self.features(ctx, "generated")
         k = self.config["k"]

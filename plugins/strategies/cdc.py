@@ -120,6 +120,10 @@ class CDC(ganbench.Strategy):
                "at most 1/8 of the image side)", check=at_least(0)),
     )  # fmt: skip
 
+    def check(self, nets):
+        if self.config["patch"]:  # the patch head's block must exist and output a feature map
+            patch_block(*block_feature_shapes(nets), self.config["patch_block"])
+
     def adapt(self, nets, source):
         nets = super().adapt(nets, source)
         if source is None:

@@ -13,6 +13,10 @@ class FreezeD(ganbench.Strategy):
     name = "freeze-d"
     options = (Option("layers", int, 2, "number of D blocks, from the input side, kept frozen", check=at_least(0)),)
 
+    def check(self, nets):
+        """layers at most the net's blocks (freezing the check's own nets says so in adapt's words)."""
+        freeze_first(nets.D.blocks, self.config["layers"], "the discriminator", "freeze-d:layers")
+
     def adapt(self, nets, source):
         nets = super().adapt(nets, source)
         freeze_first(nets.D.blocks, self.config["layers"], "the discriminator", "freeze-d:layers")

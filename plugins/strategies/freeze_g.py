@@ -15,6 +15,10 @@ class FreezeG(ganbench.Strategy):
     name = "freeze-g"
     options = (Option("layers", int, 1, "number of G blocks, from the latent side, kept frozen", check=at_least(0)),)
 
+    def check(self, nets):
+        """layers at most the net's blocks (freezing the check's own nets says so in adapt's words)."""
+        freeze_first(nets.G.blocks, self.config["layers"], "the generator", "freeze-g:layers")
+
     def adapt(self, nets, source):
         nets = super().adapt(nets, source)
         freeze_first(nets.G.blocks, self.config["layers"], "the generator", "freeze-g:layers")

@@ -7,6 +7,7 @@ as Ctrl-C); N counts the occurrences of that point in this process:
 
 - ``step``: at the N-th optimizer step (pretraining and cells alike: each training step makes two)
 - ``sigint``: SIGINT at the N-th optimizer step (the run should exit 130, resumable)
+- ``sigterm``: SIGTERM at the N-th optimizer step (the run should exit 143, resumable)
 - ``record``: half-way through writing the N-th cell record (a torn temp file is left behind)
 - ``checkpoint``: half-way through writing the N-th checkpoint
 - ``after-record``: right after the N-th cell record is written, before its checkpoint is removed
@@ -41,12 +42,12 @@ def install(point: str, n: int) -> None:
         count["n"] += 1
         return count["n"] == n
 
-    if point in ("step", "sigint"):
+    if point in ("step", "sigint", "sigterm"):
         original_step = torch.optim.Adam.step
 
         def step(self, *args, **kwargs):
             if hit():
-                die(signal.SIGKILL if point == "step" else signal.SIGINT)
+                die({"step": signal.SIGKILL, "sigint": signal.SIGINT, "sigterm": signal.SIGTERM}[point])
             return original_step(self, *args, **kwargs)
 
         torch.optim.Adam.step = step
@@ -55,16 +56,16 @@ def install(point: str, n: int) -> None:
 
         original_json = records.atomic_write_json
 
-        def write_json(path, data):
+        def write_json(path, data, *more):  # more: what / fix, passed on
             path = Path(path)
             if path.parent.name == "cells" and hit():
                 if point == "record":
                     import json
 
                     torn(path, json.dumps(data, default=str).encode())
-                original_json(path, data)
+                original_json(path, data, *more)
                 die()
-            return original_json(path, data)
+            return original_json(path, data, *more)
 
         records.atomic_write_json = write_json
     elif point == "checkpoint":
@@ -74,12 +75,12 @@ def install(point: str, n: int) -> None:
 
         original_save = checkpoint.atomic_torch_save
 
-        def save(path, obj):
+        def save(path, obj, *more):
             if hit():
                 buffer = io.BytesIO()
                 torch.save(obj, buffer)
                 torn(Path(path), buffer.getvalue())
-            return original_save(path, obj)
+            return original_save(path, obj, *more)
 
         checkpoint.atomic_torch_save = save
     else:
@@ -92,6 +93,6 @@ if __name__ == "__main__":
     # a process started in the background inherits SIGINT ignored; a user's Ctrl-C reaches a foreground one
     signal.signal(signal.SIGINT, signal.default_int_handler)
     install(point, int(n))
-    from ganbench.cli import cli
+    from ganbench.cli import main
 
-    cli.main(args, prog_name="ganbench")
+    main(args)  # as the ganbench command runs (SIGTERM handled)

@@ -174,18 +174,18 @@ def test_a_failing_write_keeps_earlier_records_and_says_so_in_one_line(tmp_path,
                                                                        assert_one_line_error):  # fmt: skip
     original, writes = records_module.atomic_write_json, []
 
-    def full_disk(path, data):
+    def full_disk(path, data, *what):
         if path.parent.name == "cells":
             writes.append(path)
             if len(writes) == 2:
                 raise OSError(28, "No space left on device")
-        return original(path, data)
+        return original(path, data, *what)
 
     monkeypatch.setattr(records_module, "atomic_write_json", full_disk)
     options = [*TINY_OPTIONS, "--strategy", "finetune", "--metrics", "fid", "--plugins-dir", FIXTURE_PLUGINS,
                "--out", tmp_path, "--quiet"]  # fmt: skip
     result = invoke("run", "matrix", *options)
-    assert_one_line_error(result, "No space left on device", "records already written are kept", "rerun")
+    assert_one_line_error(result, "the disk is full", "records already written are kept", "rerun")
     (run_dir,) = tmp_path.iterdir()
     (kept,) = load_records(run_dir)
     assert kept["status"] == "ok" and kept["cell_id"] == writes[0].stem

@@ -86,7 +86,7 @@ def test_a_schema_1_record_reads_with_the_metric_columns_it_had():
 def test_every_key_of_a_real_record_is_known(tmp_path, tiny_run):
     from ganbench.store.records import CORE_COLUMNS
 
-    [record] = tiny_run(tmp_path, strategy="scratch", baseline=False).records
+    [record] = tiny_run(tmp_path, strategy="scratch").records
     declared = {c["name"] for c in record["metric_columns"]}
     provenance = {"inception_weights", "kid_mode"}  # the metrics' prepare(): recorded in the JSON only
     assert set(record) - CORE_COLUMNS - declared == provenance
