@@ -103,7 +103,7 @@ def test_interrupting_the_driver_cancels_its_tasks_and_the_same_command_resumes(
     address = ray_cluster.get_runtime_context().gcs_address
     command = [sys.executable, "-m", "ganbench.cli", "run", "matrix", *TINY_OPTIONS, "--metrics=fid,kid",
                f"--plugins-dir={FIXTURE_PLUGINS}", "--strategy=dies-once:sleep=0.5", "--no-baseline",
-               "--finetune-steps=30", "--eval-every=30", "--checkpoint-every=1", "--executor=ray",
+               "--finetune-steps=16", "--eval-every=16", "--checkpoint-every=1", "--executor=ray",
                f"--ray-address={address}", "--out", str(tmp_path / "runs"), "--quiet"]  # fmt: skip
     # SIGTERM (as a scheduler stops a job) takes Ctrl-C's path: a KeyboardInterrupt in the driver's main thread. It is
     # the signal to test here, because ray.init replaces the driver's SIGTERM handler (ganbench puts its own back)

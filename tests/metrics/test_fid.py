@@ -27,10 +27,10 @@ def folders(tmp_path_factory):
 
     x, y = mnist_data()
     root = tmp_path_factory.mktemp("fid")
-    grey = [x[i].reshape(28, 28).astype(np.uint8) for i in np.nonzero(y == 3)[0][:20]]
+    grey = [x[i].reshape(28, 28).astype(np.uint8) for i in np.nonzero(y == 3)[0][:12]]
     # the second folder is RGB at another size: clean-fid converts and resizes both the same way
     rgb = [
-        np.stack([x[i].reshape(28, 28)] * 3, -1).astype(np.uint8)[:, ::-1].copy() for i in np.nonzero(y == 8)[0][:24]
+        np.stack([x[i].reshape(28, 28)] * 3, -1).astype(np.uint8)[:, ::-1].copy() for i in np.nonzero(y == 8)[0][:14]
     ]
     rgb = [np.asarray(Image.fromarray(im).resize((40, 40))) for im in rgb]
     write_images(root / "a", grey)
@@ -46,19 +46,23 @@ def cleanfid_with_our_weights(tmp_path_factory):
 
 
 def test_fid_and_kid_equal_cleanfid(folders, cleanfid_with_our_weights):
+    """clean-fid's folder pipeline, run once per folder: what its compute_fid and compute_kid each do (feature
+    extractor, get_folder_features on both folders, then fid_from_feats or kernel_distance), without featurizing
+    every folder twice."""
     from cleanfid import fid as cleanfid
 
     a, b = folders
     ours = compare_folders(a, b, torch.device("cpu"), progress=False, seed=0)
-    kwargs = dict(mode="clean", device=torch.device("cpu"), num_workers=0, batch_size=8, verbose=False,
-                  use_dataparallel=False)  # fmt: skip
-    theirs_fid = cleanfid.compute_fid(str(a), str(b), **kwargs)
+    model = cleanfid.build_feature_extractor("clean", torch.device("cpu"), use_dataparallel=False)
+    kwargs = dict(model=model, num_workers=0, batch_size=8, device=torch.device("cpu"), mode="clean", verbose=False)
+    feats_a, feats_b = (cleanfid.get_folder_features(str(folder), **kwargs) for folder in (a, b))
+    theirs_fid = cleanfid.fid_from_feats(feats_a, feats_b)
     np.random.seed(0)  # clean-fid draws KID subsets from NumPy's global generator
-    theirs_kid = cleanfid.compute_kid(str(a), str(b), **kwargs)
+    theirs_kid = cleanfid.kernel_distance(feats_a, feats_b)
     assert ours["fid"] > 1.0  # threes vs eights: clearly different sets
     assert abs(ours["fid"] - theirs_fid) <= 1e-4 * abs(theirs_fid)
     assert abs(ours["kid"] - theirs_kid) <= 1e-4 * abs(theirs_kid)
-    assert ours["n_a"] == 20 and ours["n_b"] == 24 and ours["kid_subset_size"] == 20
+    assert ours["n_a"] == 12 and ours["n_b"] == 14 and ours["kid_subset_size"] == 12
 
 
 def test_runner_path_matches_folder_path(folders, session_cache):
@@ -90,7 +94,7 @@ def test_fid_command_prints_json(folders):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert set(data) >= {"fid", "kid", "n_a", "n_b", "inception_sha1", "fid_mode"}
-    assert data["fid_mode"] == "clean" and data["n_a"] == 20
+    assert data["fid_mode"] == "clean" and data["n_a"] == 12
 
 
 def test_fid_command_on_empty_folder_is_one_line(tmp_path, folders):
