@@ -15,6 +15,7 @@ import copy
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from torch import nn
 from ganbench.context import CheckpointPolicy
 from ganbench.data.prepare import select_classes
 from ganbench.execute.checkpoint import Checkpoints
+from ganbench.execute.passes import StepPasses, build_source_generator, check_needs, hooks_on
 from ganbench.execute.training import TrainConfig, train_gan
 from ganbench.plugin.contracts import (
     Architecture,
@@ -33,7 +35,10 @@ from ganbench.plugin.contracts import (
     Metric,
     Nets,
     SourceCheckpoint,
+    StepInfo,
     Strategy,
+    StrategyModule,
+    param_groups_of,
 )
 from ganbench.plugin.manager import load_registry
 from ganbench.plugin.registry import PluginRef
@@ -59,6 +64,39 @@ def tiny_nets(arch: Architecture | None = None, resolution: int = 32, channels: 
     torch.manual_seed(seed)
     G, D = (arch or tiny_architecture()).build(resolution, channels)
     return Nets(G, D)
+
+
+def step_infos(
+    strategy: Strategy,
+    nets: Nets,
+    real: torch.Tensor,
+    z: torch.Tensor,
+    *,
+    step: int = 1,
+    source_G: torch.nn.Module | None = None,
+) -> tuple[StepInfo, StepInfo]:
+    """What ``strategy.discriminator_loss`` and ``generator_loss`` receive at one step of the training loop on
+    these nets (real images in [-1, 1], latents ``z``), without training: the loop's own passes, with what the
+    strategy's ``needs()`` asks for (``source_G``: the frozen source generator, for ``Needs(source=True)``; see
+    ``ganbench.testing.source_generator``). For unit tests of a strategy's loss terms."""
+    needs = strategy.needs()
+    check_needs(needs, strategy, nets.G, nets.D)
+    passes = StepPasses(strategy, needs, nets.G, nets.D, source_G=source_G)
+    try:
+        fake, kept = passes.generate(z)
+        d_fake = passes.discriminate(fake.detach(), "fake", step)
+        d_real = passes.discriminate(real, "real", step)
+        info = passes.info(step, real, z, fake, kept, d_real, d_fake)
+        info.source  # noqa: B018  # run now, while the taps are on
+        return info, passes.for_generator(info, passes.discriminate(fake, "fake", step))
+    finally:
+        passes.remove()
+
+
+def source_generator(source: SourceCheckpoint, arch: Architecture | None = None, resolution: int = 32,
+                     channels: int = 1) -> torch.nn.Module:  # fmt: skip
+    """The frozen source G a cell hands the loop for ``Needs(source=True)``."""
+    return build_source_generator(arch or tiny_architecture(), source, resolution, channels)
 
 
 def fake_source(arch: Architecture | None = None, resolution: int = 32, channels: int = 1) -> SourceCheckpoint:
@@ -162,27 +200,30 @@ def check_strategy(strategy: Strategy, arch: Architecture | None = None, steps: 
     is never modified; the same seed gives the same result; the strategy's state round-trips (what
     ``state_dict()`` returns after some steps survives a checkpoint and, loaded into a fresh strategy after
     ``adapt``, gives the same state back, and a cell resumed from that checkpoint ends exactly as an
-    uninterrupted one). Returns trainable/total parameter counts."""
+    uninterrupted one, nets and strategy modules alike). Also that ``adapt`` leaves no forward hooks on the nets
+    (the loop's EMA copy and exports would not carry them: ask for features with ``needs()``) and that its
+    modules hold none of G's or D's parameters. Returns trainable/total parameter counts (modules included)."""
     arch = arch or tiny_architecture()
     blank = _unused_copy(strategy)  # fresh strategy objects of the same configuration are copies of this one
     source = fake_source(arch) if strategy.uses_source else None
     pristine = copy.deepcopy(source)
     data = fake_images(16, seed=2)
+    train = partial(_train, arch=arch, source=source, data=data)
 
     def adapt_and_train(seed: int) -> tuple[Nets, dict[str, torch.Tensor], dict[str, Any]]:
         nets = tiny_nets(arch, seed=seed)
         nets = strategy.adapt(nets, source)
-        before = {
-            f"{n}.{k}": v.detach().clone() for n, net in nets.modules().items() for k, v in net.named_parameters()
-        }
+        _check_adapted(strategy, nets)
+        before = {f"{n}.{k}": v.detach().clone() for n, net in _trained(strategy, nets).items()
+                  for k, v in net.named_parameters()}  # fmt: skip
         _check_groups(strategy, nets)
-        train_gan(nets, strategy, data, TrainConfig(steps, 4, 1e-3, seed), progress=False)
+        train(strategy, nets, TrainConfig(steps, 4, 1e-3, seed))
         return nets, before, copy.deepcopy(strategy.state_dict())
 
     nets, before, _ = adapt_and_train(seed=0)
     trainable = total = 0
     moved = 0
-    for net_name, net in nets.modules().items():
+    for net_name, net in _trained(strategy, nets).items():
         for key, param in net.named_parameters():
             total += param.numel()
             changed = not torch.equal(before[f"{net_name}.{key}"], param.detach())
@@ -209,8 +250,48 @@ def check_strategy(strategy: Strategy, arch: Architecture | None = None, steps: 
         if not torch.equal(nets.G(z), again.G(z)):
             raise _failure("determinism", strategy, "the same seed gave different generators")
     fresh, build = (lambda: copy.deepcopy(blank)), (lambda: tiny_nets(arch, seed=0))
-    _check_state_round_trip(strategy, fresh, build, source, data, steps, again, final_state)
+    _check_state_round_trip(strategy, fresh, build, source, train, steps, _trained(strategy, again), final_state)
     return {"trainable": trainable, "total": total}
+
+
+def _train(strategy: Strategy, nets: Nets, config: TrainConfig, *, arch: Architecture, source: SourceCheckpoint | None,
+           data: torch.Tensor, **options: Any) -> Any:  # fmt: skip
+    """``train_gan`` as a cell calls it: with the frozen source G when the strategy asks for it."""
+    source_G = None
+    if strategy.needs().source:
+        if source is None:
+            raise _failure("needs()", strategy, "asks for the source generator but uses no source (uses_source=False)")
+        source_G = build_source_generator(arch, source, data.shape[-1], data.shape[1])
+    return train_gan(nets, strategy, data, config, progress=False, source_G=source_G, **options)
+
+
+def _trained(strategy: Strategy, nets: Nets) -> dict[str, torch.nn.Module]:
+    """G, D and the strategy's modules, by name (``module.NAME`` for modules)."""
+    modules = {f"module.{name}": m.module for name, m in strategy.modules().items()}
+    return {**nets.modules(), **modules}
+
+
+def _check_adapted(strategy: Strategy, nets: Nets) -> None:
+    for name, net in nets.modules().items():
+        if hooks_on(net):
+            raise _failure(
+                "hooks", strategy, f"adapt() left {hooks_on(net)} forward hook(s) on {name}: the EMA copy the loop "
+                "evaluates and exported models do not carry hooks; ask the loop for block outputs with needs() "
+                "(they arrive in StepInfo), or change the structure with modules",
+            )  # fmt: skip
+    try:
+        modules = strategy.modules()
+    except Exception as exc:
+        raise _failure("modules()", strategy, f"raised {type(exc).__name__}: {exc}") from exc
+    owned = {id(p) for net in nets.modules().values() for p in net.parameters()}
+    for name, module in modules.items():
+        if not isinstance(module, StrategyModule):
+            raise _failure(
+                "modules()", strategy, f"{name!r} must be a ganbench.StrategyModule, got {type(module).__name__}"
+            )
+        if any(id(p) in owned for p in module.module.parameters()):
+            raise _failure("modules()", strategy, f"module {name!r} holds parameters of G or D: they would be "
+                           "optimised twice; a module holds only what the strategy adds")  # fmt: skip
 
 
 def _check_state_round_trip(
@@ -218,9 +299,9 @@ def _check_state_round_trip(
     fresh: Callable[[], Strategy],
     build: Callable[[], Nets],
     source: SourceCheckpoint | None,
-    data: torch.Tensor,
+    train: Callable[..., Any],
     steps: int,
-    uninterrupted: Nets,
+    uninterrupted: dict[str, torch.nn.Module],
     final_state: dict[str, Any],
 ) -> None:
     """A cell checkpointed after ``cut`` steps and resumed as the runner resumes one (a fresh strategy object,
@@ -236,8 +317,7 @@ def _check_state_round_trip(
             return Checkpoints(path, policy, {"check": "strategy state"}, progress=False)
 
         first = fresh()
-        train_gan(first.adapt(build(), source), first, data, TrainConfig(cut, 4, 1e-3, 0), progress=False,
-                  checkpoints=checkpoints())  # fmt: skip
+        train(first, first.adapt(build(), source), TrainConfig(cut, 4, 1e-3, 0), checkpoints=checkpoints())
         saved = first.state_dict()
         try:
             stored = torch.load(path, weights_only=True, map_location="cpu")["strategy"]
@@ -261,12 +341,18 @@ def _check_state_round_trip(
             return
         resumed = fresh()
         nets = resumed.adapt(build(), source)
-        result = train_gan(nets, resumed, data, TrainConfig(steps, 4, 1e-3, 0), progress=False,
-                           checkpoints=checkpoints())  # fmt: skip
+        try:
+            result = train(resumed, nets, TrainConfig(steps, 4, 1e-3, 0), checkpoints=checkpoints())
+        except Exception as exc:  # e.g. the optimizers' groups differ: other parameters train after the resume
+            raise _failure(
+                "state round trip", strategy, f"a run resumed after step {cut} of {steps} failed ({type(exc).__name__}: "
+                f"{exc}): after a resume, the same parameters must train as before it (what probe() decided belongs "
+                "in state_dict(); load_state_dict() must re-apply it)",
+            ) from exc  # fmt: skip
         if result.resumed.resumes != 1:
             raise _failure("state round trip", strategy, f"the checkpoint after step {cut} could not be resumed from")
-        for name, net in nets.modules().items():
-            if not _same_state(net, uninterrupted.modules()[name]):
+        for name, net in _trained(resumed, nets).items():
+            if name not in uninterrupted or not _same_state(net, uninterrupted[name]):
                 raise _failure(
                     "state round trip", strategy, f"a run resumed after step {cut} of {steps} ends with another {name} "
                     "than the uninterrupted run: state that changes in training is missing from state_dict() (or "
@@ -313,7 +399,7 @@ def _unused_copy(strategy: Strategy) -> Strategy:
 
 def _check_groups(strategy: Strategy, nets: Nets) -> None:
     for name, net in nets.modules().items():
-        grouped = [p for g in strategy.param_groups(net) for p in g["params"]]
+        grouped = [p for g in param_groups_of(strategy, net, name) for p in g["params"]]
         wanted = [p for p in net.parameters() if p.requires_grad]
         if {id(p) for p in grouped} != {id(p) for p in wanted} or len(grouped) != len(wanted):
             raise _failure("param_groups", strategy, f"{name}'s groups must hold each trainable parameter once")

@@ -68,6 +68,34 @@ def test_every_block_of_the_tutorial_runs(tmp_path, monkeypatch):
     assert "top-g" in joined and "my_plugins/top_g.py" in joined  # `ganbench plugins` shows it and its origin
     assert "ganbench_l2sp (ganbench-l2sp 0.1.0)" in joined
     assert "1 passed" in joined  # the tutorial's test file
+    assert "feature-match" in joined
+
+
+def test_the_tutorial_feature_strategy_passes_check_strategy_and_reads_the_loop_passes(tmp_path):
+    import torch
+
+    from ganbench.plugin.manager import load_registry
+    from ganbench.testing import check_strategy, fake_images, fake_source, step_infos, tiny_nets
+
+    (tmp_path / "my_plugins").mkdir()
+    [code] = [c for lang, c in _blocks() if lang == "python" and c.startswith("# my_plugins/feature_match.py")]
+    (tmp_path / "my_plugins" / "feature_match.py").write_text(code)
+    registry = load_registry([tmp_path / "my_plugins"])
+    strategy = registry.create(registry.resolve("strategy", "feature-match:block=1"))
+    counts = check_strategy(strategy)
+    assert counts["trainable"] == counts["total"]
+    nets = strategy.adapt(tiny_nets(), fake_source())
+    real = fake_images(4, seed=1).float() / 127.5 - 1
+    z = torch.randn(4, nets.G.z_dim, generator=torch.Generator().manual_seed(0))
+    d_step, g_step = step_infos(strategy, nets, real, z)
+    # the G step's fake features are D's block 1 on G(z), attached to G; the real ones are the D step's, detached
+    expected = nets.D.blocks[1](nets.D.blocks[0](real))
+    torch.testing.assert_close(g_step.d_real.features[1], expected.detach())
+    assert not g_step.d_real.features[1].requires_grad and g_step.d_fake.features[1].requires_grad
+    loss = strategy.generator_loss(nets, g_step)
+    loss.backward()
+    assert nets.G.blocks[0][0].weight.grad.abs().sum() > 0
+    assert d_step.d_fake.features[1].grad_fn is not None and d_step.phase == "d" and g_step.phase == "g"
 
 
 def test_the_tutorial_strategy_trains_in_a_grid(tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ from ganbench.data.prepare import prepare_dataset, shot_positions
 from ganbench.errors import Diverged, GanbenchError
 from ganbench.execute.checkpoint import Checkpoints
 from ganbench.execute.evaluation import EvalTimes, Evaluator, describe, select_step, set_key, target_parts
+from ganbench.execute.passes import build_source_generator
 from ganbench.execute.pretrain import PretrainJob, require_pretrained, weights_text
 from ganbench.execute.timing import PhaseMemory, PhaseTimer, device_name
 from ganbench.execute.training import TrainConfig, generate, train_gan
@@ -123,7 +124,11 @@ def _run_cell(
             G, D = arch.build(cell.resolution, cell.channels)
             nets = strategy.adapt(Nets(G.to(device), D.to(device)), source)
             nets = Nets(nets.G.to(device), nets.D.to(device))  # adapters a strategy added may be on the CPU
-        counts = parameter_counts(nets)
+            source_G = None
+            if strategy.needs().source:
+                if source is None:
+                    raise GanbenchError(f"strategy {cell.strategy} asks for the source generator but uses no source")
+                source_G = build_source_generator(arch, source, cell.resolution, cell.channels, device)
         provenance: dict[str, Any] = {}
         for metric in metrics:
             provenance.update(metric.prepare(device, context.cache))
@@ -146,7 +151,7 @@ def _run_cell(
 
         result = train_gan(nets, strategy, shots.to(device), config, evaluate=evaluate, augment=augment, desc=desc,
                            progress=progress, checkpoints=checkpoints, extra_state=saved, restore_extra=restore,
-                           memory=memory)  # fmt: skip
+                           memory=memory, source_G=source_G)  # fmt: skip
     final = result.evaluations[-1]
     selected = {}
     if cell.protocol.select_on == "val" and headline is not None:
@@ -155,11 +160,12 @@ def _run_cell(
     record: Record = {  # type: ignore[typeddict-item]  # + the metric columns and the metrics' provenance
         **base, "status": "ok", "error": None,
         **{k: v for k, v in final.items() if k != "step"},
-        **counts, **pretrain, **provenance, "arch_weights": _flat(weights), **adapt,
-        "finetune_s": result.train_seconds, "step_ms": statistics.median(result.step_ms),
+        **result.counts, **pretrain, **provenance, "arch_weights": _flat(weights), **adapt,
+        "probe_s": result.probe_seconds, "finetune_s": result.train_seconds, "step_ms": statistics.median(result.step_ms),
         "images_per_s": cell.budget.batch_size * len(result.step_ms) / result.train_seconds,
         "eval_s": result.eval_seconds, **evaluate.times.record(),
-        "peak_mem_mb": memory.peak("adapt", "train", "eval"), "peak_train_mb": memory.peak("adapt", "train"),
+        "peak_mem_mb": memory.peak("adapt", "probe", "train", "eval"),
+        "peak_train_mb": memory.peak("adapt", "probe", "train"),
         "peak_eval_mb": memory.peak("eval"), "peak_mem_kind": memory.kind,
         "device": device_name(device), "n_gen": cell.budget.eval_samples,
         **describe(cell.protocol, parts), "n_target": len(target), "reference_key": set_key(parts, "reference"),
@@ -196,19 +202,6 @@ def _loads(text: str) -> dict[str, Any]:
 def _flat(info: dict[str, Any]) -> str | None:
     """``{"backbone": "x", "weights": "random"}`` -> ``"backbone=x;weights=random"`` (one CSV cell)."""
     return ";".join(f"{k}={v}" for k, v in sorted(info.items())) or None
-
-
-def parameter_counts(nets: Nets) -> dict[str, Any]:
-    """Trainable and total parameters of G, D and both, and the trainable fraction (the record's columns)."""
-    counts: dict[str, Any] = {}
-    for name, net in (("g", nets.G), ("d", nets.D)):
-        params = list(net.parameters())
-        counts[f"total_{name}"] = sum(p.numel() for p in params)
-        counts[f"trainable_{name}"] = sum(p.numel() for p in params if p.requires_grad)
-    counts["total_params"] = counts["total_g"] + counts["total_d"]
-    counts["trainable_params"] = counts["trainable_g"] + counts["trainable_d"]
-    counts["trainable_fraction"] = counts["trainable_params"] / max(counts["total_params"], 1)
-    return counts
 
 
 def _sample_grid_png(G: torch.nn.Module, seed: int) -> bytes:

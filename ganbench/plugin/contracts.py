@@ -7,6 +7,8 @@ docstring whose first line describes it. The core instantiates it with the resol
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +60,10 @@ class Architecture(Plugin):
       puts its low-rank updates on these layers, rather than on G's feature maps and convolutions.
     * ``G.modulated``: an ``nn.ModuleList`` of StyleGAN2's modulated convolutions (``.weight`` of shape
       ``(1, out, in, k, k)``, rosinality's layout); ``adapter`` adds its low-rank updates to them too.
+    * ``G.mapping``: the module that maps ``z`` to StyleGAN's intermediate latent W (its output is what
+      :meth:`Strategy.transform_w` receives); strategies that work in W refuse architectures without it.
+    * Structure is made of modules and parametrizations, never forward hooks: the loop copies G for its EMA
+      without hooks.
     * Parameters frozen by the architecture itself (a pretrained feature network inside D) are built with
       ``requires_grad=False`` and stay out of ``blocks``; they count as frozen in every record.
     """
@@ -111,21 +117,136 @@ class SourceCheckpoint:
         nets.D.load_state_dict(self.discriminator)
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What a strategy asks the training loop to compute or change at every step (:meth:`Strategy.needs`). The
+    default asks for nothing, and then the loop runs exactly the passes it runs for plain fine-tuning.
+
+    Block indices address ``G.blocks`` / ``D.blocks`` (latent side first for G, input side first for D)."""
+
+    #: D blocks whose outputs the loop keeps, on each of its D passes (the real batch and the fake batch)
+    d_features: tuple[int, ...] = ()
+    #: G blocks whose outputs the loop keeps on the step's fake pass (attached to G's graph)
+    g_features: tuple[int, ...] = ()
+    #: also run the frozen source G on the step's latents (its images and the same ``g_features`` blocks), once
+    #: per step, without gradients, when the strategy first reads ``StepInfo.source``
+    source: bool = False
+    #: D blocks whose outputs go through :meth:`Strategy.transform_d_features` on the loop's training passes
+    transform_d: tuple[int, ...] = ()
+    #: G's W latents (the output of ``G.mapping``) go through :meth:`Strategy.transform_w` on every pass of the
+    #: adapted G and of its EMA copy, evaluation included (never on the source G)
+    transform_w: bool = False
+
+    def blocks_wanted(self) -> dict[str, tuple[int, ...]]:
+        return {"D": tuple(sorted({*self.d_features, *self.transform_d})), "G": tuple(sorted(set(self.g_features)))}
+
+
+@dataclass(frozen=True)
+class DPass:
+    """One pass of D the loop ran: the logits the loss uses (after :meth:`Strategy.discriminator_logits`), D's
+    own output, and the outputs of the blocks :class:`Needs` named (after :meth:`Strategy.transform_d_features`)."""
+
+    logits: torch.Tensor
+    features: dict[int, torch.Tensor] = field(default_factory=dict)
+    raw_logits: torch.Tensor | None = None  # D's own (N,) output, when a strategy judges otherwise (patches)
+
+    def detached(self) -> DPass:
+        return DPass(self.logits.detach(), {k: v.detach() for k, v in self.features.items()},
+                     None if self.raw_logits is None else self.raw_logits.detach())  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GPass:
+    """One pass of a generator on the step's latents: its images in [-1, 1] and the outputs of the G blocks
+    :class:`Needs` named."""
+
+    images: torch.Tensor
+    features: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
 @dataclass
 class StepInfo:
-    """What the training loop hands to a strategy's loss terms at one step."""
+    """What the training loop hands to a strategy's loss terms at one step. Every field holds what one named
+    pass computed, whichever of the strategy's methods reads it (no hook whose content depends on call order).
+
+    In :meth:`Strategy.discriminator_loss`, ``d_real`` and ``d_fake`` are D's passes of the D step (``d_fake``
+    on ``fake`` detached from G); in :meth:`Strategy.generator_loss`, ``d_fake`` is the G step's pass (attached
+    to G's graph) and ``d_real`` the D step's, detached. ``g`` holds the adapted G's block outputs on this
+    step's fake pass; ``source`` the frozen source G's pass on the same latents (with ``Needs(source=True)``).
+    ``discriminate(images)`` runs D on other images exactly as the loop runs it on these (augmentation, the
+    feature transform, the kept blocks)."""
 
     step: int
     real: torch.Tensor  # real images in [-1, 1]
     z: torch.Tensor
     fake: torch.Tensor  # G(z), attached to G's graph
+    d_real: DPass | None = None
+    d_fake: DPass | None = None
+    g: dict[int, torch.Tensor] = field(default_factory=dict)
+    phase: str = "d"  # "d" in discriminator_loss, "g" in generator_loss
+    _source: Callable[[], GPass | None] | None = field(default=None, repr=False)
+    _discriminate: Callable[[torch.Tensor, str], DPass] | None = field(default=None, repr=False)
+
+    @property
+    def source(self) -> GPass | None:
+        """The frozen source G on this step's latents (computed once per step, at the first read)."""
+        return self._source() if self._source is not None else None
+
+    def discriminate(self, images: torch.Tensor, batch: str = "fake") -> DPass:
+        """D on ``images`` as the loop's passes run it; ``batch`` ("real" or "fake") is what
+        :meth:`Strategy.transform_d_features` is told."""
+        if self._discriminate is None:
+            raise GanbenchError("StepInfo.discriminate is only available inside the training loop")
+        return self._discriminate(images, batch)
+
+
+@dataclass
+class StrategyModule:
+    """An extra trainable module of a strategy (a projection head, a patch head, W-space offsets): optimised
+    with the net whose loss trains it (``trains_with``: "G" or "D"), at that net's learning rate times
+    ``lr_mult``; moved to the training device, saved in every checkpoint and restored on resume, and counted
+    in that net's trainable/total parameter columns."""
+
+    module: nn.Module
+    trains_with: str = "D"
+    lr_mult: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.trains_with not in ("G", "D"):
+            raise ValueError(f"trains_with must be 'G' or 'D', got {self.trains_with!r}")
+        if not isinstance(self.module, nn.Module):
+            raise TypeError(f"StrategyModule wants an nn.Module, got {type(self.module).__name__}")
+
+
+@dataclass
+class ProbeContext:
+    """What a strategy's probing phase (:meth:`Strategy.probe`) may use: the shots (float in [-1, 1], on the
+    training device), its step budget, the cell's batch size and learning rate, and seeded generators of its
+    own (the training streams are not touched: a probe never changes what training draws)."""
+
+    shots: torch.Tensor
+    steps: int
+    batch_size: int
+    lr: float
+    device: torch.device
+    data_generator: torch.Generator  # CPU: for batch indices
+    z_generator: torch.Generator  # on the device: for latents
+    augment: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda x: x)
+
+    def real_batch(self, n: int | None = None) -> torch.Tensor:
+        idx = torch.randint(len(self.shots), (n or self.batch_size,), generator=self.data_generator)
+        return self.shots[idx.to(self.shots.device)]
+
+    def latents(self, z_dim: int, n: int | None = None) -> torch.Tensor:
+        return torch.randn(n or self.batch_size, z_dim, device=self.device, generator=self.z_generator)
 
 
 class Strategy(Plugin):
     """A transfer strategy: how the source model is adapted and trained on the target.
 
     The training loop is generic: it trains every parameter with ``requires_grad=True`` after
-    :meth:`adapt`, and adds the strategy's extra loss terms. Behaviour lives here, not in the loop.
+    :meth:`adapt` (and the :meth:`modules` a strategy adds), and adds the strategy's extra loss terms. Behaviour
+    lives here, not in the loop. See docs/plugin-hooks.md for the order the loop calls these in.
     """
 
     #: False for strategies that start from random weights (``scratch``): no pretraining is scheduled.
@@ -145,17 +266,50 @@ class Strategy(Plugin):
         them, e.g. run the part of :meth:`adapt` that validates). ``adapt`` still gets only nets that passed.
         Default: nothing to check."""
 
-    def param_groups(self, net: nn.Module) -> list[dict[str, Any]]:
-        """Optimizer parameter groups for one net; by default its trainable parameters at the base lr."""
+    def needs(self) -> Needs:
+        """What the loop computes for this strategy at every step (called after :meth:`adapt`). Default: nothing."""
+        return Needs()
+
+    def modules(self) -> dict[str, StrategyModule]:
+        """Extra trainable modules, by name (called after :meth:`adapt`, which creates them). Default: none."""
+        return {}
+
+    def param_groups(self, net: nn.Module, which: str | None = None) -> list[dict[str, Any]]:
+        """Optimizer parameter groups for one net (``which``: "G" or "D"; the loop always says); by default its
+        trainable parameters at the base lr. A group's ``lr_mult`` scales the learning rate."""
         params = [p for p in net.parameters() if p.requires_grad]
         return [{"params": params}] if params else []
+
+    def probe_steps(self) -> int:
+        """The step budget of :meth:`probe` (0, the default: no probing phase)."""
+        return 0
+
+    def probe(self, nets: Nets, probe: ProbeContext) -> None:
+        """A phase before training, on the target's shots (importance probing: AdAM, RICK): may train copies or
+        temporary modules for ``probe.steps`` steps and decide what trains. Timed apart (``probe_s``). What it
+        decides must be in :meth:`state_dict`: a resumed cell does not probe again."""
 
     def begin_step(self, step: int, z: torch.Tensor) -> torch.Tensor:
         """Called at the start of every training step with the loop's latent draw (standard normal, from the
         cell's seeded stream); returns the latents the step trains on. A strategy whose steps differ switches
-        its modules here (CDC alternates anchor latents judged by the image-level D with random latents judged
+        its modes here (CDC alternates anchor latents judged by the image-level D with random latents judged
         by a patch-level D). Default: ``z`` unchanged."""
         return z
+
+    def transform_w(self, w: torch.Tensor) -> torch.Tensor:
+        """With ``Needs(transform_w=True)``: the W latents (output of ``G.mapping``) the adapted G synthesizes
+        from, e.g. ``w + offset`` (WeditGAN). Default: unchanged."""
+        return w
+
+    def transform_d_features(self, block: int, features: torch.Tensor, batch: str) -> torch.Tensor:
+        """With ``Needs(transform_d=...)``: the output of D block ``block`` on a training pass over the
+        ``batch`` ("real" or "fake") that the rest of D sees instead (masked discrimination). Default: unchanged."""
+        return features
+
+    def discriminator_logits(self, d: DPass, step: int) -> torch.Tensor:
+        """The logits the adversarial loss uses for one D pass (``d.logits``: D's own output, ``d.features``: the
+        blocks :class:`Needs` named); CDC returns a patch head's logits on its patch steps. Default: D's output."""
+        return d.logits
 
     def generator_loss(self, nets: Nets, step: StepInfo) -> torch.Tensor | dict[str, torch.Tensor] | None:
         """An extra term added to G's loss (regularizers such as EWC), or None. Each cell's loss curves log it
@@ -166,14 +320,45 @@ class Strategy(Plugin):
         """An extra term added to D's loss, or None (a dict of named terms: each is added, and logged apart)."""
         return None
 
+    def before_update(self, which: str, net: nn.Module, step: int) -> None:
+        """Called after the backward pass of ``which`` ("G" or "D") and before its optimizer step: where a
+        strategy changes which parameters train from step to step (RICK's filter selection), e.g. by zeroing
+        the gradients of the filters it holds. Zeroed gradients stop Adam's update only when its first beta is
+        0; to hold values exactly under any optimizer, put them back in :meth:`after_update`. Default: nothing."""
+
+    def after_update(self, which: str, net: nn.Module, step: int) -> None:
+        """Called right after the optimizer step of ``which`` ("G" or "D"): e.g. restore the values of the
+        parameters (or filters) this step holds, or zero pruned ones. Default: nothing."""
+
     def state_dict(self) -> dict[str, Any]:
         """State that changes during training and lives outside the nets' parameters and buffers (a running
-        statistic, a schedule's position): saved with every checkpoint, tensors and plain data only. What
-        ``adapt`` derives from the source model is not state: a resumed cell runs ``adapt`` again."""
+        statistic, a schedule's position, what :meth:`probe` decided): saved with every checkpoint, tensors and
+        plain data only. The parameters of :meth:`modules` are saved apart. What ``adapt`` derives from the
+        source model is not state: a resumed cell runs ``adapt`` again."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (called after ``adapt`` when a cell resumes)."""
+
+
+def param_groups_of(strategy: Strategy, net: nn.Module, which: str) -> list[dict[str, Any]]:
+    """``strategy.param_groups(net, which)``; a strategy written before ``which`` existed (its override takes
+    the net alone) is called the old way, with a deprecation warning."""
+    method = strategy.param_groups
+    try:
+        params = inspect.signature(method).parameters.values()
+        takes_which = len(params) >= 2 or any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+    except (TypeError, ValueError):  # a builtin or C callable: assume the current signature
+        takes_which = True
+    if takes_which:
+        return method(net, which)
+    warnings.warn(
+        f"{type(strategy).__name__}.param_groups(self, net) is deprecated: define param_groups(self, net, which), "
+        "which is told 'G' or 'D'",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return method(net)  # type: ignore[call-arg]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -52,7 +52,9 @@ class {cls}(ganbench.Strategy):
 
     # Also available (see docs/plugin-hooks.md):
     #   def discriminator_loss(self, nets, step): ...   an extra term for D's loss
-    #   def param_groups(self, net): ...                optimizer groups; a group's "lr_mult" scales the lr
+    #   def param_groups(self, net, which): ...         optimizer groups of G or D; a group's "lr_mult" scales the lr
+    #   def needs(self): ...                            features the loop hands over in `step` (ganbench.Needs)
+    #   def modules(self): ...                          extra trainable modules (ganbench.StrategyModule)
     #   def begin_step(self, step, z): ...              the latents each step trains on (default: z)
 
 

@@ -12,7 +12,7 @@ from ganbench.store.records import IDENTITY_COLUMNS, headline_column, metric_col
 from ganbench.store.series import loss_series
 
 MEMORY_KINDS = {"cuda_max_allocated": "torch's allocator peak", "cpu_peak_rss": "process resident set"}
-TIMING_FIELDS = ["adapt_s", "finetune_s", "eval_s", "eval_generate_s", "eval_features_s", "eval_metrics_s",
+TIMING_FIELDS = ["adapt_s", "probe_s", "finetune_s", "eval_s", "eval_generate_s", "eval_features_s", "eval_metrics_s",
                  "pretrain_s", "step_ms", "images_per_s"]  # fmt: skip
 BUDGET_FIELDS = ["finetune_steps", "batch_size", "lr", "eval_every", "eval_samples", "resolution", "channels",
                  "pretrain_steps", "reference", "select_on"]  # fmt: skip
@@ -117,7 +117,8 @@ def _mib(value: float | None) -> str:
 
 
 def _time_lines(t: dict[str, Any]) -> list[str]:
-    parts = [(label, t.get(k)) for label, k in (("adapt", "adapt_s"), ("train", "finetune_s"), ("eval", "eval_s"))]
+    parts = [(label, t.get(k)) for label, k in (("adapt", "adapt_s"), ("probe", "probe_s"), ("train", "finetune_s"),
+                                                ("eval", "eval_s"))]  # fmt: skip
     shown = [(label, v) for label, v in parts if v is not None]
     if not shown:
         return []

@@ -112,11 +112,11 @@ def resolved(low: float | None, high: float | None) -> bool | None:
 
 
 def device_seconds(record: dict[str, Any]) -> float | None:
-    """Device-seconds one cell used: fine-tuning plus its evaluations. Pretraining is reported apart
-    (``pretrain_s``): it is paid once per (architecture, source, seed) and shared by every strategy."""
+    """Device-seconds one cell used: its probing phase (if any), fine-tuning and its evaluations. Pretraining is
+    reported apart (``pretrain_s``): it is paid once per (architecture, source, seed) and shared by every strategy."""
     if record.get("finetune_s") is None or record.get("eval_s") is None:
         return None
-    return float(record["finetune_s"]) + float(record["eval_s"])
+    return float(record.get("probe_s") or 0.0) + float(record["finetune_s"]) + float(record["eval_s"])
 
 
 def _joined(values: Iterable[Any]) -> str | None:

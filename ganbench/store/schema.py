@@ -79,6 +79,7 @@ class Record(TypedDict, total=False):
     pretrain_s: Annotated[float | None, RESULTS]
     pretrain_cache_hit: Annotated[bool | None, RESULTS]
     adapt_s: Annotated[float, RESULTS]
+    probe_s: Annotated[float | None, RESULTS]
     finetune_s: Annotated[float, RESULTS]
     step_ms: Annotated[float, RESULTS]
     images_per_s: Annotated[float, RESULTS]

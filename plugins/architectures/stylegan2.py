@@ -320,6 +320,11 @@ class Generator(nn.Module):
         _unregistered(self, "modulated", nn.ModuleList(ordered))
         _unregistered(self, "styles", nn.ModuleList(m.modulation for m in ordered))
 
+    @property
+    def mapping(self) -> nn.Module:
+        """z -> w: the mapping network (``blocks[0]``), where W-space strategies act."""
+        return self.blocks[0]
+
     def noise_maps(self, mode: str) -> list[torch.Tensor | None]:
         if mode == "const":
             return [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]

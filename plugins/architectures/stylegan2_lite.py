@@ -272,6 +272,11 @@ class StyleGAN2LiteGenerator(nn.Module):
         # and parameters()), which would otherwise list every style parameter twice
         self.__dict__["styles"] = nn.ModuleList(s for block in self.blocks[1:] for s in block.style_layers())
 
+    @property
+    def mapping(self) -> nn.Module:
+        """z -> w: the mapping network (``blocks[0]``), where W-space strategies act."""
+        return self.blocks[0]
+
     def forward(self, z: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
         mode = noise_mode or self.noise_mode
         if mode not in NOISE_MODES:

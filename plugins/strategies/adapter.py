@@ -81,8 +81,8 @@ class Adapter(ganbench.Strategy):
         nets.D.head.requires_grad_(True)
         return nets
 
-    def param_groups(self, net):
-        groups = super().param_groups(net)
+    def param_groups(self, net, which):
+        groups = super().param_groups(net, which)
         for group in groups:
             group["lr_mult"] = self.config["lr_mult"]
         return groups

@@ -13,14 +13,13 @@ paper:
   from small balls (std ``anchor_std``) around them, judged by the whole-image D; the other steps train on
   random latents judged only patch by patch: a 3x3 convolution head on the feature map one D block outputs
   (by default the first at 1/8 of the image side or smaller: 32x32 at 256 px, where the paper's code reads
-  it), one logit per patch. The head is part of D (trained with it, checkpointed with it).
+  it), one logit per patch. The head is a strategy module trained with D (and checkpointed with it).
 
 ``cdc:patch=false`` keeps only the consistency term.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -46,28 +45,6 @@ def anchor_latents(anchors: torch.Tensor, turn: int, noise: torch.Tensor, std: f
     n, k = noise.shape[0], anchors.shape[0]
     index = (torch.arange(n, device=anchors.device) + turn * n) % k
     return anchors[index] + std * noise
-
-
-class PatchLevelD(nn.Module):
-    """D plus a patch head on one of its blocks' feature maps. ``patch_level`` True: forward returns the
-    head's logits ``(N, patches)``; False: D's own ``(N,)`` logits. ``blocks`` and ``head`` are D's."""
-
-    def __init__(self, D: nn.Module, block: int, channels: int) -> None:
-        super().__init__()
-        self.inner = D
-        self.patch_head = nn.Conv2d(channels, 1, 3, padding=1)
-        self.patch_level = False
-        self._features = BlockOutputs(D.blocks[block : block + 1])
-        for name in ("blocks", "head"):  # views, kept out of the state dict and of module traversal
-            object.__setattr__(self, name, getattr(D, name))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # the whole of D runs on patch steps too (its blocks after the patch block are the cheap, low-resolution
-        # ones): stopping it early would need each architecture's D to be a plain chain of its blocks
-        logits = self.inner(x)
-        if not self.patch_level:
-            return logits
-        return self.patch_head(self._features.outputs[0]).flatten(1)
 
 
 @torch.no_grad()
@@ -128,43 +105,52 @@ class CDC(ganbench.Strategy):
         nets = super().adapt(nets, source)
         if source is None:
             raise ganbench.GanbenchError("cdc needs a source model")
-        self.anchor = copy.deepcopy(nets.G).requires_grad_(False)
-        self.anchor_features = BlockOutputs(self.anchor.blocks)
-        self.features = BlockOutputs(nets.G.blocks)  # filled by the training loop's G(z)
-        self.patch_d: PatchLevelD | None = None
+        self.consistency_blocks = tuple(range(len(nets.G.blocks) - 1))  # intermediate blocks, not the image
+        self.patch_head: nn.Conv2d | None = None
+        self.patch_level = False
         if not self.config["patch"]:
             return nets
         shapes, side = block_feature_shapes(nets)
         device = next(nets.D.parameters()).device
-        block = patch_block(shapes, side, self.config["patch_block"])
-        self.patch_d = PatchLevelD(nets.D, block, shapes[block][0]).to(device)
+        self.block = patch_block(shapes, side, self.config["patch_block"])
+        self.patch_head = nn.Conv2d(shapes[self.block][0], 1, 3, padding=1).to(device)  # one logit per patch
         self.anchor_z = torch.randn(self.config["anchors"], nets.G.z_dim)  # the cell's seeded torch RNG
-        return ganbench.Nets(nets.G, self.patch_d)
+        return nets
+
+    def needs(self):
+        patch = (self.block,) if self.patch_head is not None else ()
+        return ganbench.Needs(g_features=self.consistency_blocks, source=True, d_features=patch)
+
+    def modules(self):
+        return {"patch_head": ganbench.StrategyModule(self.patch_head, "D")} if self.patch_head is not None else {}
 
     def begin_step(self, step, z):
-        if self.patch_d is None:
+        if self.patch_head is None:
             return z
         anchored = step % self.config["anchor_every"] == 0
-        self.patch_d.patch_level = not anchored
+        self.patch_level = not anchored
         if not anchored:
             return z
         self.anchor_z = self.anchor_z.to(z.device)
         turn = step // self.config["anchor_every"] - 1
         return anchor_latents(self.anchor_z, turn, z, self.config["anchor_std"])
 
+    def discriminator_logits(self, d, step):
+        # the whole of D runs on patch steps too (its blocks after the patch block are the cheap, low-resolution
+        # ones): stopping it early would need each architecture's D to be a plain chain of its blocks
+        return self.patch_head(d.features[self.block]).flatten(1) if self.patch_level else d.logits
+
     def generator_loss(self, nets, step):
-        with torch.no_grad():
-            self.anchor(step.z)
-        layers = range(len(self.features.outputs) - 1)  # intermediate blocks, not the image
-        terms = []
-        for i in layers:
-            target = similarity_distributions(self.anchor_features.outputs[i])
-            adapted = similarity_distributions(self.features.outputs[i])
-            terms.append(F.kl_div(adapted.log(), target, reduction="batchmean"))
+        source = step.source  # the frozen source G on this step's latents
+        terms = [
+            F.kl_div(similarity_distributions(step.g[i]).log(), similarity_distributions(source.features[i]),
+                     reduction="batchmean")
+            for i in self.consistency_blocks
+        ]  # fmt: skip
         return self.config["lambda"] * torch.stack(terms).mean() if terms else None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"anchor_z": self.anchor_z.cpu()} if self.patch_d is not None else {}
+        return {"anchor_z": self.anchor_z.cpu()} if self.patch_head is not None else {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if "anchor_z" in state:

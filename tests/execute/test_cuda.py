@@ -85,7 +85,7 @@ def test_fid_on_cuda_matches_cpu():
 def test_every_architecture_trains_on_cuda(registry, strategy):
     from ganbench.execute.training import TrainConfig, train_gan
     from ganbench.plugin.contracts import Nets
-    from ganbench.testing import fake_source
+    from ganbench.testing import fake_source, source_generator
 
     for entry in registry.entries("architecture"):
         arch = registry.create(registry.resolve("architecture", entry.name))
@@ -96,7 +96,8 @@ def test_every_architecture_trains_on_cuda(registry, strategy):
         nets = strat.adapt(Nets(G.to(CUDA), D.to(CUDA)), source if strat.uses_source else None)
         nets = Nets(nets.G.to(CUDA), nets.D.to(CUDA))
         images = torch.randint(0, 256, (16, 1, 32, 32), dtype=torch.uint8, device=CUDA)
-        result = train_gan(nets, strat, images, TrainConfig(2, 4, 2e-4, 0), progress=False)
+        source_G = source_generator(source, arch).to(CUDA) if strat.needs().source else None
+        result = train_gan(nets, strat, images, TrainConfig(2, 4, 2e-4, 0), progress=False, source_G=source_G)
         assert len(result.step_ms) == 2, entry.name
         assert all(p.device.type == "cuda" for p in nets.G.parameters()), entry.name
 

@@ -48,8 +48,8 @@ def check_register_strategies(registry, cache):
     from ganbench.testing import tiny_nets
 
     nets = tiny_nets()
-    assert [g["lr_mult"] for g in strategy.param_groups(nets.G)] == [0.1]
-    assert all(g.get("lr_mult", 1.0) == 1.0 for g in strategy.param_groups(nets.D))
+    assert [g["lr_mult"] for g in strategy.param_groups(nets.G, "G")] == [0.1]
+    assert all(g.get("lr_mult", 1.0) == 1.0 for g in strategy.param_groups(nets.D, "D"))
     check_strategy(strategy)
 
 

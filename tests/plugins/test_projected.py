@@ -10,8 +10,7 @@ from ganbench_plugins.architectures.projected import Projected, resolve_backbone
 
 import ganbench
 from ganbench.errors import GanbenchError
-from ganbench.execute.cell import parameter_counts
-from ganbench.execute.training import TrainConfig, train_gan
+from ganbench.execute.training import TrainConfig, parameter_counts, train_gan
 from ganbench.plugin import weights as plugin_weights
 from ganbench.plugin.contracts import Strategy
 from ganbench.plugin.manager import load_registry

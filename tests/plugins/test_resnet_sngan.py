@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ganbench.errors import GanbenchError
-from ganbench.execute.cell import parameter_counts
+from ganbench.execute.training import parameter_counts
 from ganbench.plugin.blocks import block_output_shapes
 from ganbench.plugin.manager import load_registry
 from ganbench.testing import check_strategy, fake_source, tiny_nets

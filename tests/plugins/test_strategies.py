@@ -4,9 +4,8 @@ import pytest
 import torch
 from tiny_settings import TINY_ARCH_OPTIONS
 
-from ganbench.plugin.contracts import StepInfo
 from ganbench.plugin.manager import load_registry
-from ganbench.testing import fake_source, tiny_architecture, tiny_nets
+from ganbench.testing import fake_images, fake_source, source_generator, step_infos, tiny_architecture, tiny_nets
 
 REGISTRY = load_registry()
 SOURCE_STRATEGIES = [e.name for e in REGISTRY.entries("strategy") if e.cls.uses_source]
@@ -104,42 +103,44 @@ def test_ewc_fisher_is_normalized_and_the_penalty_pulls_back(source, make_strate
 def test_cdc_consistency_is_zero_at_the_source_and_grows_with_drift(source, make_strategy):
     strategy = make_strategy("cdc:lambda=1")
     nets = strategy.adapt(tiny_nets(), source)
+    anchor = source_generator(source)  # what the loop runs for Needs(source=True)
+    blocks = tuple(range(len(nets.G.blocks) - 1))  # every G block but the one that outputs the image
+    assert strategy.needs().source and strategy.needs().g_features == blocks
     z = torch.randn(6, nets.G.z_dim, generator=torch.Generator().manual_seed(0))
-    fake = nets.G(z)
-    at_source = strategy.generator_loss(nets, StepInfo(1, fake, z, fake))
-    assert at_source.item() == pytest.approx(0.0, abs=1e-6)
+    real = fake_images(6, seed=3).float() / 127.5 - 1
+    _, at_source = step_infos(strategy, nets, real, z, source_G=anchor)
+    assert set(at_source.g) == set(at_source.source.features) == set(blocks)
+    assert strategy.generator_loss(nets, at_source).item() == pytest.approx(0.0, abs=1e-6)
     with torch.no_grad():
         for p in nets.G.blocks[1].parameters():
             p.add_(torch.randn_like(p) * 0.5)
-    fake = nets.G(z)
-    drifted = strategy.generator_loss(nets, StepInfo(2, fake, z, fake))
+    _, drifted_step = step_infos(strategy, nets, real, z, step=2, source_G=anchor)
+    drifted = strategy.generator_loss(nets, drifted_step)
     assert drifted.item() > 1e-4
     drifted.backward()
     assert nets.G.blocks[0][0].weight.grad.abs().sum() > 0
-    assert all(not p.requires_grad for p in strategy.anchor.parameters())
+    assert all(not p.requires_grad and p.grad is None for p in anchor.parameters())
 
 
 def test_cdc_alternates_anchor_latents_and_the_image_d_with_random_latents_and_a_patch_d(source, make_strategy):
-    from ganbench_plugins.strategies.cdc import PatchLevelD
-
     strategy = make_strategy("cdc")
     reference = tiny_nets(seed=0)
     source.load_into(reference)
     nets = strategy.adapt(tiny_nets(seed=1), source)
-    assert isinstance(nets.D, PatchLevelD) and nets.D.blocks is nets.D.inner.blocks
+    anchor = source_generator(source)
+    head = strategy.modules()["patch_head"]
     # tiny DCGAN D blocks output 16, 8 and 4 px maps: the head reads the first at most 32 / 8 = 4 px wide
-    assert nets.D.patch_head.in_channels == 16
-    assert set(nets.D.state_dict()) == {f"inner.{k}" for k in reference.D.state_dict()} | {
-        "patch_head.weight", "patch_head.bias"}  # fmt: skip
+    assert head.trains_with == "D" and head.module.in_channels == 16 and strategy.needs().d_features == (2,)
+    assert set(nets.D.state_dict()) == set(reference.D.state_dict())  # D is D: the head is the strategy's module
     z = torch.randn(4, nets.G.z_dim, generator=torch.Generator().manual_seed(0))
     images = reference.G(z).detach()
 
     assert strategy.begin_step(1, z) is z  # steps 1-3: random latents, one logit per 4x4 patch position
-    patch_logits = nets.D(images)
-    assert patch_logits.shape == (4, 16)
-    patch_logits.sum().backward()
-    assert nets.D.patch_head.weight.grad.abs().sum() > 0
-    assert nets.D.inner.head.weight.grad is None  # the image-level head played no part
+    d_step, _ = step_infos(strategy, nets, images, z, step=1, source_G=anchor)
+    assert d_step.d_real.logits.shape == (4, 16) and d_step.d_real.raw_logits.shape == (4,)
+    d_step.d_real.logits.sum().backward()
+    assert head.module.weight.grad.abs().sum() > 0
+    assert nets.D.head.weight.grad is None  # the image-level head played no part
     nets.D.zero_grad(set_to_none=True)
 
     anchored = strategy.begin_step(8, z)  # every 4th step: the anchor regions, the whole-image D
@@ -148,7 +149,8 @@ def test_cdc_alternates_anchor_latents_and_the_image_d_with_random_latents_and_a
     # the second anchor step takes anchors 4-7 (in turn), each moved by 0.05 times the loop's draw
     torch.testing.assert_close(anchored, anchors[4:8] + 0.05 * z)
     with torch.no_grad():
-        torch.testing.assert_close(nets.D(images), reference.D(images), rtol=0, atol=1e-5)
+        d_step, _ = step_infos(strategy, nets, images, z, step=8, source_G=anchor)
+        torch.testing.assert_close(d_step.d_real.logits, reference.D(images), rtol=0, atol=1e-5)
     assert strategy.begin_step(12, z)[0].sub(anchors[8]).abs().max() <= 0.05 * z[0].abs().max() + 1e-6
 
     again = make_strategy("cdc")
@@ -157,15 +159,16 @@ def test_cdc_alternates_anchor_latents_and_the_image_d_with_random_latents_and_a
     torch.testing.assert_close(again.anchor_z, anchors)
 
     plain = make_strategy("cdc:patch=false")
-    plain_nets = plain.adapt(tiny_nets(seed=1), source)
-    assert not isinstance(plain_nets.D, PatchLevelD) and plain.begin_step(4, z) is z
+    plain.adapt(tiny_nets(seed=1), source)
+    assert plain.modules() == {} and plain.needs().d_features == () and plain.begin_step(4, z) is z
 
 
 def test_cdc_patch_block_must_name_a_feature_map(source, make_strategy):
     from ganbench.errors import GanbenchError
 
     strategy = make_strategy("cdc:patch_block=0")
-    assert strategy.adapt(tiny_nets(), source).D.patch_head.in_channels == 4  # block 0: the 16 px map
+    strategy.adapt(tiny_nets(), source)
+    assert strategy.modules()["patch_head"].module.in_channels == 4  # block 0: the 16 px map
     with pytest.raises(GanbenchError, match=r"cdc:patch_block=7: .* choose one of 0, 1, 2"):
         make_strategy("cdc:patch_block=7").adapt(tiny_nets(), source)
 

@@ -14,9 +14,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ganbench.execute.training import TrainConfig, train_gan
-from ganbench.plugin.contracts import StepInfo
 from ganbench.plugin.manager import load_registry
-from ganbench.testing import check_architecture, fake_images, fake_source, tiny_nets
+from ganbench.testing import check_architecture, fake_images, fake_source, source_generator, step_infos, tiny_nets
 
 REGISTRY = load_registry()
 TINY = sg.StyleGAN2Lite(width=4, z_dim=8, w_dim=8)
@@ -321,15 +320,18 @@ def test_cdc_compares_w_and_the_synthesis_features(source, make_strategy):
     nets.G.noise_mode = "const"  # the same noise for the adapted G and its anchor
     strategy = make_strategy("cdc:lambda=1")
     nets = strategy.adapt(nets, source)
+    anchor = source_generator(source, TINY)
+    anchor.noise_mode = "const"
     z = torch.randn(6, nets.G.z_dim, generator=torch.Generator().manual_seed(0))
-    fake = nets.G(z)
-    assert strategy.features.outputs[0].shape == (6, 8)  # w
-    assert strategy.generator_loss(nets, StepInfo(1, fake, z, fake)).item() == pytest.approx(0.0, abs=1e-6)
+    real = torch.zeros(6, 1, 32, 32)
+    _, at_source = step_infos(strategy, nets, real, z, source_G=anchor)
+    assert at_source.g[0].shape == at_source.source.features[0].shape == (6, 8)  # w
+    assert strategy.generator_loss(nets, at_source).item() == pytest.approx(0.0, abs=1e-6)
     with torch.no_grad():
         for p in nets.G.blocks[0].parameters():
             p.add_(torch.randn_like(p))
-    fake = nets.G(z)
-    drifted = strategy.generator_loss(nets, StepInfo(2, fake, z, fake))
+    _, drifted_step = step_infos(strategy, nets, real, z, step=2, source_G=anchor)
+    drifted = strategy.generator_loss(nets, drifted_step)
     assert drifted.item() > 1e-5
     drifted.backward()
     assert nets.G.blocks[0].fc[0].weight.grad.abs().sum() > 0
@@ -355,7 +357,9 @@ def test_every_strategy_trains_two_steps_at_64_px_rgb(entry, source_64_rgb, samp
     strategy = entry.cls()
     nets = strategy.adapt(tiny_nets(TINY, 64, 3), source_64_rgb if strategy.uses_source else None)
     before = {k: v.detach().clone() for k, v in nets.G.named_parameters()}
-    result = train_gan(nets, strategy, fake_images(8, 3, 64), TrainConfig(2, 4, 1e-3, 0), progress=False)
+    source_G = source_generator(source_64_rgb, TINY, 64, 3) if strategy.needs().source else None
+    result = train_gan(nets, strategy, fake_images(8, 3, 64), TrainConfig(2, 4, 1e-3, 0), progress=False,
+                       source_G=source_G)  # fmt: skip
     assert len(result.g_loss) == 2 and all(map(math.isfinite, result.g_loss + result.d_loss))
     moved = [k for k, p in nets.G.named_parameters() if not torch.equal(before[k], p.detach())]
     frozen = {k for k, p in nets.G.named_parameters() if not p.requires_grad}
