@@ -174,6 +174,18 @@ def transform_w_hook(G: nn.Module, strategy: Strategy) -> torch.utils.hooks.Remo
     return G.mapping.register_forward_hook(hook)
 
 
+def transform_styles_hooks(G: nn.Module, strategy: Strategy) -> list[torch.utils.hooks.RemovableHandle]:
+    """Puts ``strategy.transform_style_input(k, w)`` on the input of every ``G.styles[k]`` (every pass of this G)."""
+
+    def hook(index: int):
+        def pre(module, args):
+            return (strategy.transform_style_input(index, args[0]), *args[1:])
+
+        return pre
+
+    return [style.register_forward_pre_hook(hook(k)) for k, style in enumerate(G.styles)]
+
+
 def check_needs(needs: Needs, strategy: Strategy, G: nn.Module, D: nn.Module) -> None:
     """One line when a strategy asks for blocks the nets do not have or for a W space G lacks."""
     name = getattr(strategy, "name", type(strategy).__name__)
@@ -184,6 +196,11 @@ def check_needs(needs: Needs, strategy: Strategy, G: nn.Module, D: nn.Module) ->
                     f"strategy {name} asks for {which} block {index}, but this {which} has {len(net.blocks)} blocks "
                     f"(0-{len(net.blocks) - 1}); choose another block in its options or another architecture"
                 )
+    if needs.transform_styles and not isinstance(getattr(G, "styles", None), nn.ModuleList):
+        raise GanbenchError(
+            f"strategy {name} works on the W each style layer receives, but this generator has no style layers "
+            "(G.styles); use it with stylegan2 or stylegan2-lite"
+        )
     if needs.transform_w and not isinstance(getattr(G, "mapping", None), nn.Module):
         raise GanbenchError(
             f"strategy {name} works in StyleGAN's W space, but this generator has no mapping network (G.mapping); "

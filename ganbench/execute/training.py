@@ -20,7 +20,13 @@ from tqdm.auto import tqdm
 
 from ganbench.errors import Diverged, GanbenchError
 from ganbench.execute.checkpoint import Checkpoints, Resumed, plain, rng_state, set_rng_state
-from ganbench.execute.passes import StepPasses, check_needs, copy_without_hooks, transform_w_hook
+from ganbench.execute.passes import (
+    StepPasses,
+    check_needs,
+    copy_without_hooks,
+    transform_styles_hooks,
+    transform_w_hook,
+)
 from ganbench.execute.timing import PhaseMemory, PhaseTimer, StepTimer
 from ganbench.grid.cells import Recipe
 from ganbench.plugin.contracts import (
@@ -212,9 +218,11 @@ def train_gan(
     )
     passes = StepPasses(strategy, needs, G, D, G_fwd=G_fwd, D_fwd=D_fwd, source_G=source_G, augment=aug,
                         autocast=autocast)  # fmt: skip  # the loop's taps: put on after the EMA copy (it has none)
-    for net in (G, ema) if needs.transform_w else ():
-        if net is not None:
+    for net in (G, ema):  # the W transforms are part of the adapted G (and its EMA copy): they stay after training
+        if net is not None and needs.transform_w:
             transform_w_hook(net, strategy)
+        if net is not None and needs.transform_styles:
+            transform_styles_hooks(net, strategy)
     before = type(strategy).before_update is not Strategy.before_update
     after = type(strategy).after_update is not Strategy.after_update
     zero = torch.zeros((), device=device)

@@ -136,6 +136,9 @@ class Needs:
     #: G's W latents (the output of ``G.mapping``) go through :meth:`Strategy.transform_w` on every pass of the
     #: adapted G and of its EMA copy, evaluation included (never on the source G)
     transform_w: bool = False
+    #: the input of each of ``G.styles`` (the W each style layer receives) goes through
+    #: :meth:`Strategy.transform_style_input`, on the same passes as ``transform_w`` (per-layer W offsets)
+    transform_styles: bool = False
 
     def blocks_wanted(self) -> dict[str, tuple[int, ...]]:
         return {"D": tuple(sorted({*self.d_features, *self.transform_d})), "G": tuple(sorted(set(self.g_features)))}
@@ -200,6 +203,23 @@ class StepInfo:
         return self._discriminate(images, batch)
 
 
+@dataclass(frozen=True)
+class MethodCard:
+    """What a strategy is, for listings, leaderboards and reports: the paper, the code its implementation was
+    checked against (repository@commit) and by which test, what trains and which losses it adds."""
+
+    paper: str  # authors, title, venue
+    year: int
+    trains: str  # what is optimised, e.g. "all of G and D, a patch head on D"
+    losses: str = "none"  # extra loss terms, e.g. "cross-domain consistency (KL of similarity distributions)"
+    code: str | None = None  # the authors' repository and the commit read, e.g. "owner/repo@abc1234"
+    parity: str | None = None  # the test that holds the implementation to the authors' numbers (a path)
+
+    def describe(self) -> dict[str, Any]:
+        return {"paper": self.paper, "year": self.year, "code": self.code, "trains": self.trains,
+                "losses": self.losses, "parity": self.parity}  # fmt: skip
+
+
 @dataclass
 class StrategyModule:
     """An extra trainable module of a strategy (a projection head, a patch head, W-space offsets): optimised
@@ -251,6 +271,8 @@ class Strategy(Plugin):
 
     #: False for strategies that start from random weights (``scratch``): no pretraining is scheduled.
     uses_source: ClassVar[bool] = True
+    #: the method's paper, the code it was checked against, what trains, its losses (None: not a published method)
+    card: ClassVar[MethodCard | None] = None
 
     def adapt(self, nets: Nets, source: SourceCheckpoint | None) -> Nets:
         """Load source weights, freeze, add modules; return the nets to train (may be new objects)."""
@@ -299,6 +321,11 @@ class Strategy(Plugin):
     def transform_w(self, w: torch.Tensor) -> torch.Tensor:
         """With ``Needs(transform_w=True)``: the W latents (output of ``G.mapping``) the adapted G synthesizes
         from, e.g. ``w + offset`` (WeditGAN). Default: unchanged."""
+        return w
+
+    def transform_style_input(self, index: int, w: torch.Tensor) -> torch.Tensor:
+        """With ``Needs(transform_styles=True)``: the W latent style layer ``G.styles[index]`` turns into its style
+        (``(N, w_dim)``), e.g. ``w + delta[index]`` (WeditGAN's per-layer offsets). Default: unchanged."""
         return w
 
     def transform_d_features(self, block: int, features: torch.Tensor, batch: str) -> torch.Tensor:

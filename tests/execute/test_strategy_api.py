@@ -419,3 +419,49 @@ def test_a_strategy_asking_for_blocks_the_nets_lack_is_told_in_one_line():
     far = Far()
     with pytest.raises(GanbenchError, match=r"strategy far asks for D block 9, but this D has 3 blocks \(0-2\)"):
         train_gan(far.adapt(tiny_nets(), fake_source()), far, fake_images(16), CONFIG, progress=False)
+
+
+class PerLayer(ganbench.Strategy):
+    """G frozen; one trainable W offset per style layer (WeditGAN-style)."""
+
+    name = "per-layer"
+
+    def adapt(self, nets, source):
+        nets = super().adapt(nets, source)
+        nets.G.requires_grad_(False)
+        self.deltas = nn.Module()
+        self.deltas.w = nn.Parameter(torch.zeros(len(nets.G.styles), 8))
+        return nets
+
+    def needs(self):
+        return ganbench.Needs(transform_styles=True)
+
+    def modules(self):
+        return {"deltas": ganbench.StrategyModule(self.deltas, "G", lr_mult=10.0)}
+
+    def transform_style_input(self, index, w):
+        return w + self.deltas.w[index]
+
+
+def test_per_style_layer_offsets_reach_each_style_layer_and_are_refused_without_style_layers():
+    strategy = PerLayer()
+    nets = strategy.adapt(tiny_nets(LITE), fake_source(LITE))
+    train_gan(nets, strategy, fake_images(16), CONFIG, progress=False)
+    deltas = strategy.deltas.w.detach()
+    assert (deltas.abs().sum(1) > 0).all()  # every layer's offset trained
+    plain = tiny_nets(LITE).G.eval()
+    plain.load_state_dict(nets.G.state_dict())
+    received = []
+    for k, style in enumerate(plain.styles):
+        style.register_forward_pre_hook(lambda m, args, k=k: (received.append(k), (args[0] + deltas[k],))[1])
+    z = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
+    nets.G.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(nets.G(z), plain(z))
+    assert received == list(range(len(plain.styles)))
+    check_strategy(PerLayer(), arch=LITE)
+    dc = PerLayer()
+    with pytest.raises(
+        GanbenchError, match=r"strategy per-layer works on the W each style layer receives, .* stylegan2"
+    ):
+        train_gan(ganbench.Strategy.adapt(dc, tiny_nets(), fake_source()), dc, fake_images(16), CONFIG, progress=False)
