@@ -310,10 +310,13 @@ def _warn_load_errors(registry) -> None:
 
 
 @cli.command()
+@click.argument("kind", required=False, type=click.Choice(sorted(listings.KIND_NAMES)), metavar="[KIND]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @PLUGINS_DIR
-def plugins(as_json: bool, plugins_dirs) -> None:
-    """List every plugin: name, kind, origin, version and declared options.
+def plugins(kind: str | None, as_json: bool, plugins_dirs) -> None:
+    """List every plugin: name, kind, origin, version and declared options; KIND (e.g. strategies) lists one
+    kind. `ganbench plugins strategies` shows each strategy's method card: its paper and year, the code it was
+    checked against, what trains, the losses it adds and its parity test.
 
     A plugin that fails to load (a file of --plugins-dir with a syntax error, a module that raises on import)
     does not stop the listing: it gets one warning line on stderr, the others are listed, the exit code is 0.
@@ -321,10 +324,13 @@ def plugins(as_json: bool, plugins_dirs) -> None:
     from ganbench.plugin.manager import load_registry
 
     registry = load_registry(context=_context(plugins_dirs=plugins_dirs))
+    only = listings.KIND_NAMES[kind] if kind else None
     if as_json:
-        click.echo(json.dumps(listings.plugins_json(registry), indent=2))
+        click.echo(json.dumps(listings.plugins_json(registry, only), indent=2))
+    elif only == "strategy":
+        click.echo(listings.strategy_cards_text(registry))
     else:
-        click.echo(listings.plugins_text(registry))
+        click.echo(listings.plugins_text(registry, only))
     _warn_load_errors(registry)
 
 

@@ -39,7 +39,16 @@ PLURAL = {
 }
 
 
-def plugins_json(registry: Registry) -> list[dict[str, Any]]:
+#: what ``ganbench plugins KIND`` accepts: each kind by its plural and its singular
+KIND_NAMES = {**{plural: kind for kind, plural in PLURAL.items()}, **{kind: kind for kind in PLURAL}}
+
+
+def _card(entry: Any) -> dict[str, Any] | None:
+    card = getattr(entry.cls, "card", None) if entry.kind == "strategy" else None
+    return card.describe() if card is not None else None
+
+
+def plugins_json(registry: Registry, kind: str | None = None) -> list[dict[str, Any]]:
     return [
         {
             "name": e.name,
@@ -51,14 +60,32 @@ def plugins_json(registry: Registry) -> list[dict[str, Any]]:
             "file": e.origin.file,
             "description": e.description,
             "options": [o.describe() for o in e.options],
+            **({"card": _card(e)} if e.kind == "strategy" else {}),
         }
-        for e in registry.entries()
+        for e in registry.entries(kind)
     ]
 
 
-def plugins_text(registry: Registry) -> str:
+def strategy_cards_text(registry: Registry) -> str:
+    """Every strategy's method card: paper and year, what trains, its extra losses, the code it was checked
+    against and its parity test (``-`` where there is none)."""
+    lines = ["strategies:"]
+    for e in registry.entries("strategy"):
+        card = _card(e)
+        lines.append(f"  {e.name:<14} {e.description}")
+        if card is None:
+            lines.append(f"  {'':<14} no method card (not a published method); from {e.origin}")
+            continue
+        lines.append(f"  {'':<14} paper:    {card['paper']} ({card['year']})")
+        lines.append(f"  {'':<14} trains:   {card['trains']}")
+        lines.append(f"  {'':<14} losses:   {card['losses']}")
+        lines.append(f"  {'':<14} code:     {card['code'] or '-'}; parity test: {card['parity'] or 'none'}")
+    return "\n".join(lines)
+
+
+def plugins_text(registry: Registry, only: str | None = None) -> str:
     lines = []
-    for kind in PLURAL:
+    for kind in [only] if only else PLURAL:
         entries = registry.entries(kind)
         if not entries:
             continue

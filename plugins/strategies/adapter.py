@@ -59,6 +59,11 @@ class Adapter(ganbench.Strategy):
     """Frozen source G and D plus trainable low-rank adapters (on G's styles when it has them) and D head (LoRA)."""
 
     name = "adapter"
+    card = ganbench.MethodCard(
+        paper="Hu, Shen, Wallis, Allen-Zhu, Li, Wang, Wang & Chen: LoRA: Low-Rank Adaptation of Large Language Models, ICLR (applied to GANs)",
+        year=2022,
+        trains="low-rank updates of G's styles / modulated convolutions (or its convolutions) and of D's convolutions; D's head",
+    )
     options = (
         Option("rank", int, 4, "rank of each low-rank update", check=at_least(1)),
         Option("alpha", float, 4.0, "the update is scaled by alpha / rank", check=at_least(0)),

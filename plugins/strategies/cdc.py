@@ -86,6 +86,13 @@ class CDC(ganbench.Strategy):
     with a patch-level D elsewhere (Ojha et al. 2021)."""
 
     name = "cdc"
+    card = ganbench.MethodCard(
+        paper="Ojha, Li, Lu, Efros, Lee, Shechtman & Zhang: Few-shot Image Generation via Cross-domain Correspondence (CDC), CVPR",
+        year=2021,
+        trains="all of G and D, a patch head on one D block",
+        losses="cross-domain consistency (KL of pairwise-similarity distributions, adapted vs source G); patch-level adversarial loss away from the anchors",
+        code="utkarshojha/few-shot-gan-adaptation@5617920",
+    )
     options = (
         Option("lambda", float, 10.0, "weight of the consistency loss", check=at_least(0)),
         Option("patch", bool, True, "anchor regions + patch-level D (false: the consistency loss only)"),

@@ -44,6 +44,12 @@ class EWC(ganbench.Strategy):
     """Fine-tune all weights; G pulled to the source in proportion to its Fisher information (Li et al. 2020)."""
 
     name = "ewc"
+    card = ganbench.MethodCard(
+        paper="Li, Zhang, Liu, Yang & Wang: Few-shot Image Generation with Elastic Weight Consolidation, NeurIPS",
+        year=2020,
+        trains="all of G and D",
+        losses="Fisher-weighted L2 pull of G towards the source (EWC)",
+    )
     options = (
         Option("lambda", float, 1e4, "weight of the Fisher-weighted pull towards the source", check=at_least(0)),
         Option("fisher_samples", int, 256, "latents used to estimate the Fisher information", check=at_least(1)),

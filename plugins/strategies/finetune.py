@@ -10,6 +10,11 @@ class Finetune(ganbench.Strategy):
     """All weights from the source, all trained (TransferGAN, Wang et al. 2018)."""
 
     name = "finetune"
+    card = ganbench.MethodCard(
+        paper="Wang, Wu, van de Weijer, Gonzalez-Garcia, Raducanu & Yang: Transferring GANs: generating images from limited data (TransferGAN), ECCV",
+        year=2018,
+        trains="all of G and D, from the source weights",
+    )
 
 
 @ganbench.hookimpl

@@ -11,6 +11,11 @@ class FreezeD(ganbench.Strategy):
     """Fine-tune with D's first k blocks (input side) frozen (Mo et al. 2020)."""
 
     name = "freeze-d"
+    card = ganbench.MethodCard(
+        paper="Mo, Cho & Shin: Freeze the Discriminator: a Simple Baseline for Fine-Tuning GANs (FreezeD), CVPR-W",
+        year=2020,
+        trains="all of G; D but its first `layers` blocks (input side)",
+    )
     options = (Option("layers", int, 2, "number of D blocks, from the input side, kept frozen", check=at_least(0)),)
 
     def check(self, nets):

@@ -13,6 +13,11 @@ class FreezeG(ganbench.Strategy):
     """Fine-tune with G's first k blocks (latent side) frozen (FreezeG)."""
 
     name = "freeze-g"
+    card = ganbench.MethodCard(
+        paper="Lee: FreezeG (a public StyleGAN2 transfer recipe, no paper)",
+        year=2020,
+        trains="G but its first `layers` blocks (latent side); all of D",
+    )
     options = (Option("layers", int, 1, "number of G blocks, from the latent side, kept frozen", check=at_least(0)),)
 
     def check(self, nets):

@@ -81,6 +81,11 @@ class ScaleShift(ganbench.Strategy):
     """Frozen source G; only per-channel scale and shift of its styles or feature maps train (BSA / AdaFM)."""
 
     name = "scale-shift"
+    card = ganbench.MethodCard(
+        paper="Noguchi & Harada: Image Generation from Small Datasets via Batch Statistics Adaptation, ICCV 2019; Zhao, Cong & Carin: On Leveraging Pretrained GANs for Generation with Limited Data (AdaFM), ICML 2020",
+        year=2019,
+        trains="per-channel scale and shift of G's styles (or feature maps); all of D unless train_d=false",
+    )
     options = (Option("train_d", bool, True, "fine-tune D from the source (false: D frozen except its head)"),)
 
     def adapt(self, nets, source):
