@@ -141,8 +141,11 @@ def _to_channels_last(net: nn.Module) -> None:
 
 
 def r1_penalty(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """R1 (Mescheder et al. 2018): the mean over the batch of the squared norm of D's gradient at real images."""
-    (grad,) = torch.autograd.grad(logits.float().sum(), real, create_graph=True)
+    """R1 (Mescheder et al. 2018): the mean over the batch of the squared norm of D's gradient at real images.
+    Logits judged per patch ``(N, patches)`` count as their mean per image (one judgement per image, as the
+    CDC code computes it)."""
+    per_image = logits.float().flatten(1).mean(1) if logits.ndim > 1 else logits.float()
+    (grad,) = torch.autograd.grad(per_image.sum(), real, create_graph=True)
     return grad.float().square().sum(dim=tuple(range(1, grad.ndim))).mean()
 
 

@@ -16,6 +16,21 @@ paper:
   it), one logit per patch. The head is a strategy module trained with D (and checkpointed with it).
 
 ``cdc:patch=false`` keeps only the consistency term.
+
+Against the authors' code (utkarshojha/few-shot-gan-adaptation at 5617920, read and run at development time;
+tests/plugins/test_cdc_parity.py holds ``row_consistency`` to their numbers). ``cdc:layers=random,reduction=mean,
+lambda=1000`` is their consistency term; the defaults differ, and so does the rest:
+
+* layers: every intermediate G block, averaged (theirs: one StyledConv per row, drawn each step, 256 px
+  included, the 4x4 one never); reduction: KL per row (``batchmean``) with lambda 10 (theirs: per entry, with
+  kl_wt 1000, i.e. 333 in per-row units at batch 4);
+* latents: the consistency term uses the step's own latents and features (theirs: a fresh batch of 4);
+* anchors: taken in turn, std 0.05, the first anchor step is step 4, one draw per step (theirs: drawn with
+  replacement, std 0.1, from step 0, separate draws for the D and the G step);
+* the patch head: a plain 3x3 convolution with a bias on the output of the D block at 1/8 of the image side
+  (theirs: an equalized-learning-rate convolution and a leaky ReLU on the residual branch of the 32 px block);
+* the source: the cell's source G as trained (theirs: the checkpoint's ``g``, not ``g_ema``); no style mixing
+  or path-length regularization (the loop has neither).
 """
 
 from __future__ import annotations
@@ -37,6 +52,22 @@ def similarity_distributions(features: torch.Tensor) -> torch.Tensor:
     n = sim.shape[0]
     off_diagonal = ~torch.eye(n, dtype=torch.bool, device=sim.device)
     return F.softmax(sim[off_diagonal].view(n, n - 1), dim=1)
+
+
+def row_consistency(
+    source: list[torch.Tensor], adapted: list[torch.Tensor], layer_of_row: list[int], reduction: str = "mean"
+) -> torch.Tensor:
+    """The authors' form of the consistency term: row i's distribution (softmax over its cosine similarity to
+    every other sample) is taken in layer ``layer_of_row[i]``, for the source and the adapted features alike,
+    and ``KL(source || adapted)`` is averaged over all ``N (N - 1)`` entries (``reduction="mean"``, as torch's
+    ``KLDivLoss()`` in their code) or summed per row and averaged over rows (``"batchmean"``)."""
+    rows_s, rows_a = [], []
+    for i, layer in enumerate(layer_of_row):
+        rows_s.append(similarity_distributions(source[layer])[i])
+        rows_a.append(similarity_distributions(adapted[layer])[i])
+    target, log_adapted = torch.stack(rows_s), torch.stack(rows_a).log()
+    total = F.kl_div(log_adapted, target, reduction="sum")  # torch's own "mean" is deprecated: divide here
+    return total / (target.numel() if reduction == "mean" else len(target))
 
 
 def anchor_latents(anchors: torch.Tensor, turn: int, noise: torch.Tensor, std: float) -> torch.Tensor:
@@ -92,6 +123,7 @@ class CDC(ganbench.Strategy):
         trains="all of G and D, a patch head on one D block",
         losses="cross-domain consistency (KL of pairwise-similarity distributions, adapted vs source G); patch-level adversarial loss away from the anchors",
         code="utkarshojha/few-shot-gan-adaptation@5617920",
+        parity="tests/plugins/test_cdc_parity.py",
     )
     options = (
         Option("lambda", float, 10.0, "weight of the consistency loss", check=at_least(0)),
@@ -102,6 +134,10 @@ class CDC(ganbench.Strategy):
         Option("anchor_std", float, 0.05, "radius (std) of each anchor region in z", check=at_least(0)),
         Option("patch_block", int, None, "D block whose feature map the patch head reads (default: the first "
                "at most 1/8 of the image side)", check=at_least(0)),
+        Option("layers", str, "all", "consistency over every intermediate G block, averaged (all), or one block "
+               "per sample drawn each step (random: the authors' code)", choices=("all", "random")),
+        Option("reduction", str, "batchmean", "KL reduction: per sample (batchmean) or per entry (mean: the "
+               "authors' code, with lambda 1000)", choices=("batchmean", "mean")),
     )  # fmt: skip
 
     def check(self, nets):
@@ -149,10 +185,17 @@ class CDC(ganbench.Strategy):
 
     def generator_loss(self, nets, step):
         source = step.source  # the frozen source G on this step's latents
+        blocks, reduction = self.consistency_blocks, self.config["reduction"]
+        if self.config["layers"] == "random":  # one block per sample, from the cell's seeded torch stream
+            drawn = torch.randint(len(blocks), (len(step.z),)).tolist()
+            source_feats, adapted = [source.features[b] for b in blocks], [step.g[b] for b in blocks]
+            return self.config["lambda"] * row_consistency(source_feats, adapted, drawn, reduction)
         terms = [
+            row_consistency([source.features[i]], [step.g[i]], [0] * len(step.z), reduction)
+            if reduction == "mean" else
             F.kl_div(similarity_distributions(step.g[i]).log(), similarity_distributions(source.features[i]),
                      reduction="batchmean")
-            for i in self.consistency_blocks
+            for i in blocks
         ]  # fmt: skip
         return self.config["lambda"] * torch.stack(terms).mean() if terms else None
 

@@ -72,6 +72,9 @@ def test_r1_penalty_is_the_squared_gradient_norm():
     real = torch.randn(5, 3, 4, 4, requires_grad=True)
     logits = (real * w).sum(dim=(1, 2, 3))  # D(x) = <w, x>: its gradient is w for every image
     assert float(r1_penalty(logits, real)) == pytest.approx(float(w.square().sum()), rel=1e-6)
+    # judged per patch (CDC): each image's patch logits count as their mean, so the gradient is still w
+    patches = torch.stack([logits, logits, logits], dim=1)  # (N, 3)
+    assert float(r1_penalty(patches, real)) == pytest.approx(float(w.square().sum()), rel=1e-6)
 
 
 def test_lazy_r1_is_logged_on_its_steps_and_changes_training(registry):
