@@ -171,6 +171,7 @@ def _run_cell(
         **describe(cell.protocol, parts), "n_target": len(target), "reference_key": set_key(parts, "reference"),
         "shots_from": "seed" if target.shots is None else "released", "shots_key": tensor_hash(shots),
         **selected, "source_checkpoint": source.sha256 if source else None,
+        "method": strategy.card.summary() if getattr(strategy, "card", None) is not None else None,
         **result.resumed.record(), "checkpoint_every": context.checkpoint.describe() if checkpoints else None,
         "channels_last": context.channels_last, "compiled": context.compile,
         "augment_p": _augment_p(augment), "curve": result.evaluations, "finished_at": now(),

@@ -219,6 +219,10 @@ class MethodCard:
         return {"paper": self.paper, "year": self.year, "code": self.code, "trains": self.trains,
                 "losses": self.losses, "parity": self.parity}  # fmt: skip
 
+    def summary(self) -> str:
+        """One line, as records and leaderboard notes carry it."""
+        return f"{self.paper} ({self.year}); code: {self.code or 'none'}; parity test: {self.parity or 'none'}"
+
 
 @dataclass
 class StrategyModule:

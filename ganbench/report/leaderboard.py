@@ -326,6 +326,8 @@ def leaderboard_frame(loaded: RunRecords, allow_mixed: bool = False, rank_by: st
     _versus_next(frame, [_scores_by_seed(rs, ranked) for rs in groups.values()], rank_keys, ranked)
     frame = frame.drop(columns=["_order"]).reset_index(drop=True)
     notes = list(loaded.notes)
+    methods = sorted({(str(r["strategy"]).partition(":")[0], r["method"]) for r in records if r.get("method")})
+    notes += [f"method {name}: {card}" for name, card in methods]
     if mixed:
         notes.append(
             f"note: --allow-mixed: {', '.join(mixed)} differ; rows are split by them and ranked only among rows "

@@ -39,6 +39,9 @@ def to_markdown(frame: pd.DataFrame, command: str | None = None) -> str:
     note = device_note(frame)
     if note:
         lines += [_md_text(note), ""]
+    methods = [n for n in frame.attrs.get("notes", []) if n.startswith("method ")]
+    if methods:
+        lines += [f"- {_md_text(n)}" for n in methods] + [""]
     lines += [_md_text(definitions(frame)), "", _md_text(REPRODUCIBILITY), ""]
     lines += [f"- {_md_text(line)}" for line in provenance_lines(frame)]
     if command:

@@ -132,6 +132,7 @@ class Record(TypedDict, total=False):
     select_on: Annotated[str, RESULTS]
     selected_step: Annotated[int | None, RESULTS]
     # provenance: how the number was made
+    method: Annotated[str | None, RESULTS]
     fid_mode: Annotated[str, RESULTS]
     inception_sha1: Annotated[str, RESULTS]
     ganbench_version: Annotated[str | None, RESULTS]

@@ -39,3 +39,18 @@ def test_plugins_strategies_lists_each_card_and_json_carries_it():
     assert {e["kind"] for e in listed} == {"strategy"}
     assert next(e for e in listed if e["name"] == "cdc")["card"]["year"] == 2021
     assert CliRunner().invoke(cli, ["plugins", "bogus"]).exit_code == 2
+
+
+def test_records_carry_the_method_card_and_the_leaderboard_names_it(tmp_path, tiny_run):
+    from ganbench.report.leaderboard import build_leaderboard
+    from ganbench.report.markdown import to_markdown
+    from ganbench.store.runs import load_records
+
+    summary = tiny_run(tmp_path / "runs", strategy="cdc:patch=false,finetune", metrics="brightness-match")
+    records = {r["strategy"].partition(":")[0]: r for r in load_records(summary.run_dir)}
+    cdc = REGISTRY.get("strategy", "cdc").cls.card
+    assert records["cdc"]["method"] == cdc.summary() and "utkarshojha/few-shot-gan-adaptation" in cdc.summary()
+    assert records["scratch"]["method"] is None  # the baseline has no card
+    frame = build_leaderboard([summary.run_dir])
+    assert f"method cdc: {cdc.summary()}" in frame.attrs["notes"]
+    assert f"- method cdc: {cdc.summary()}" in to_markdown(frame)
