@@ -24,6 +24,7 @@ from torch import nn
 
 from ganbench.context import CheckpointPolicy
 from ganbench.data.prepare import select_classes
+from ganbench.errors import GanbenchError
 from ganbench.execute.checkpoint import Checkpoints
 from ganbench.execute.passes import StepPasses, build_source_generator, check_needs, hooks_on
 from ganbench.execute.training import TrainConfig, train_gan
@@ -64,6 +65,21 @@ def tiny_nets(arch: Architecture | None = None, resolution: int = 32, channels: 
     torch.manual_seed(seed)
     G, D = (arch or tiny_architecture()).build(resolution, channels)
     return Nets(G, D)
+
+
+def refusal(
+    strategy: Strategy, arch: Architecture | None = None, resolution: int = 32, channels: int = 1
+) -> str | None:
+    """The one line ``strategy.check`` refuses ``arch``'s tiny nets with (a W-space method on DCGAN), or None
+    when the strategy applies to them. A refusal that is not one line fails."""
+    try:
+        strategy.check(tiny_nets(arch, resolution, channels))
+    except GanbenchError as exc:
+        message = str(exc)
+        if not message or "\n" in message:
+            raise _failure("check()", strategy, f"a refusal must be one line, got {message!r}") from exc
+        return message
+    return None
 
 
 def step_infos(

@@ -356,12 +356,17 @@ def test_every_strategy_trains_two_steps_at_64_px_rgb(entry, source_64_rgb, samp
     every architecture; here the other declared size, with colour."""
     strategy = entry.cls()
     nets = strategy.adapt(tiny_nets(TINY, 64, 3), source_64_rgb if strategy.uses_source else None)
-    before = {k: v.detach().clone() for k, v in nets.G.named_parameters()}
+
+    def g_side():  # what trains G's way: G's parameters and the strategy's modules that train with G
+        modules = [m.module for m in strategy.modules().values() if m.trains_with == "G"]
+        return {f"{i}.{k}": p for i, net in enumerate([nets.G, *modules]) for k, p in net.named_parameters()}
+
+    before = {k: v.detach().clone() for k, v in g_side().items()}
     source_G = source_generator(source_64_rgb, TINY, 64, 3) if strategy.needs().source else None
     result = train_gan(nets, strategy, fake_images(8, 3, 64), TrainConfig(2, 4, 1e-3, 0), progress=False,
                        source_G=source_G)  # fmt: skip
     assert len(result.g_loss) == 2 and all(map(math.isfinite, result.g_loss + result.d_loss))
-    moved = [k for k, p in nets.G.named_parameters() if not torch.equal(before[k], p.detach())]
-    frozen = {k for k, p in nets.G.named_parameters() if not p.requires_grad}
+    moved = [k for k, p in g_side().items() if not torch.equal(before[k], p.detach())]
+    frozen = {k for k, p in g_side().items() if not p.requires_grad}
     assert moved and not frozen.intersection(moved)
     assert sample_g(nets.G).shape == (4, 3, 64, 64)
