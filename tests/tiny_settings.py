@@ -16,3 +16,13 @@ TINY_OPTIONS = [f"--{key.replace('_', '-')}={value}" for key, value in TINY_GRID
 # Architecture options that make every built-in architecture tiny (each takes the keys it declares).
 TINY_ARCH_OPTIONS = {"width": 4, "d_width": 4, "z_dim": 8, "w_dim": 8, "generator_width": 4, "head_width": 4,
                      "style_dim": 8, "n_mlp": 2}  # fmt: skip
+
+# Strategy options that keep every strategy's own phases tiny in the every-strategy tests (probing steps, Fisher
+# samples): each strategy takes the keys it declares, and runs at its defaults otherwise.
+TINY_STRATEGY_OPTIONS = {"probe_steps": 2, "fisher_samples": 4}
+
+
+def tiny_strategy(entry):
+    """A registry entry's strategy with the tiny options it declares."""
+    declared = {o.name for o in entry.options}
+    return entry.cls(**{k: v for k, v in TINY_STRATEGY_OPTIONS.items() if k in declared})

@@ -4,7 +4,7 @@ import re
 
 import pytest
 import torch
-from tiny_settings import TINY_ARCH_OPTIONS
+from tiny_settings import TINY_ARCH_OPTIONS, tiny_strategy
 
 from ganbench import Strategy
 from ganbench.plugin.manager import load_registry
@@ -48,7 +48,7 @@ def test_architecture_contract(entry, channels):
 def test_strategy_contract(entry, arch_entry):
     """Every strategy on every architecture it applies to (tiny widths): trains, freezes what it says,
     deterministic, resumes exactly; on the others, its check() refuses in one line (a W-space method on DCGAN)."""
-    strategy, arch = entry.cls(), tiny(arch_entry)
+    strategy, arch = tiny_strategy(entry), tiny(arch_entry)
     if refusal(strategy, arch) is not None:
         assert arch_entry.name in ("dcgan", "resnet-sngan", "projected"), "only W-less nets may be refused"
         return
@@ -58,7 +58,7 @@ def test_strategy_contract(entry, arch_entry):
 
 @pytest.mark.parametrize("entry", _entries("strategy"))
 def test_every_strategy_applies_to_a_built_in_architecture(entry):
-    applies = [e.name for e in REGISTRY.entries("architecture") if refusal(entry.cls(), tiny(e)) is None]
+    applies = [e.name for e in REGISTRY.entries("architecture") if refusal(tiny_strategy(entry), tiny(e)) is None]
     assert "stylegan2" in applies and "stylegan2-lite" in applies  # the few-shot papers' architecture
 
 

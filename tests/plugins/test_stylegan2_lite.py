@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from ganbench_plugins.architectures import stylegan2_lite as sg
 from ganbench_plugins.strategies.adapter import LowRankDelta
 from ganbench_plugins.strategies.scale_shift import ScaledStyle
+from tiny_settings import tiny_strategy
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -354,7 +355,7 @@ def source_64_rgb():
 def test_every_strategy_trains_two_steps_at_64_px_rgb(entry, source_64_rgb, sample_g):
     """tests/test_conformance.py runs ganbench.testing.check_strategy (32 px, 1 channel) for every strategy on
     every architecture; here the other declared size, with colour."""
-    strategy = entry.cls()
+    strategy = tiny_strategy(entry)
     nets = strategy.adapt(tiny_nets(TINY, 64, 3), source_64_rgb if strategy.uses_source else None)
 
     def g_side():  # what trains G's way: G's parameters and the strategy's modules that train with G
