@@ -67,6 +67,10 @@ class BlockTap:
             handle.remove()
         self._handles = []
 
+    @property
+    def attached(self) -> bool:
+        return bool(self._handles)
+
 
 @contextmanager
 def marked(tap: BlockTap | None, batch: str) -> Iterator[dict[int, torch.Tensor]]:
@@ -120,8 +124,16 @@ class StepPasses:
     def discriminate(self, images: torch.Tensor, batch: str, step: int, eager: bool = False) -> DPass:
         """D on ``images`` (augmented) as the loss sees it; call inside ``autocast()``. ``eager``: D itself, not
         its compiled forward (R1's double backward)."""
-        with marked(self.d_tap, batch) as kept:
-            logits = (self.D if eager else self.D_fwd)(self.augment(images)).float()
+        tap, temporary = self.d_tap, None
+        if tap is not None and not tap.attached:  # after training (a unit test's StepInfo): tap this call alone
+            tap = temporary = BlockTap(self.D.blocks, self.needs.d_features, self.needs.transform_d,
+                                       self.strategy.transform_d_features)  # fmt: skip
+        try:
+            with marked(tap, batch) as kept:
+                logits = (self.D if eager else self.D_fwd)(self.augment(images)).float()
+        finally:
+            if temporary is not None:
+                temporary.remove()
         passed = DPass(logits, kept)
         if self.judges:
             passed = DPass(self.strategy.discriminator_logits(passed, step).float(), kept, logits)

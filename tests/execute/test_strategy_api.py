@@ -465,3 +465,18 @@ def test_per_style_layer_offsets_reach_each_style_layer_and_are_refused_without_
         GanbenchError, match=r"strategy per-layer works on the W each style layer receives, .* stylegan2"
     ):
         train_gan(ganbench.Strategy.adapt(dc, tiny_nets(), fake_source()), dc, fake_images(16), CONFIG, progress=False)
+
+
+def test_step_infos_discriminate_keeps_the_strategy_s_blocks_after_the_step():
+    strategy = Recorder()
+    source = fake_source()
+    nets = strategy.adapt(tiny_nets(), source)
+    real = fake_images(4, seed=1).float() / 127.5 - 1
+    z = torch.randn(4, nets.G.z_dim, generator=torch.Generator().manual_seed(0))
+    from ganbench.testing import step_infos
+
+    d_step, _ = step_infos(strategy, nets, real, z, source_G=source_generator(source))
+    judged = d_step.discriminate(real, "real")  # a unit test's call, after step_infos took the taps off
+    assert set(judged.features) == {0, 1}
+    torch.testing.assert_close(judged.features[1], d_step.d_real.features[1])
+    assert hooks_on(nets.D) == 0
