@@ -31,3 +31,14 @@ def test_the_tiny_protocol_expands_here_with_every_strategy(registry):
     assert all(
         c.arch.startswith("stylegan2:") and c.recipe.ema == 0.99 and c.recipe.betas == (0.0, 0.99) for c in cells
     )
+
+
+def test_the_methods_table_of_the_docs_is_made_from_the_strategies(registry):
+    from ganbench.report.methods import methods_markdown
+
+    text = (PROTOCOLS.parent / "docs" / "protocols.md").read_text()
+    assert methods_markdown(registry) in text, (
+        "run `python -m ganbench.report.methods` and paste it into docs/protocols.md"
+    )
+    for name in ("cdc", "dcl", "adam", "weditgan"):
+        assert f"**`{name}`**, deviations from the code read" in text

@@ -17,9 +17,11 @@ paper:
 
 ``cdc:patch=false`` keeps only the consistency term.
 
-Against the authors' code (utkarshojha/few-shot-gan-adaptation at 5617920, read and run at development time;
-tests/plugins/test_cdc_parity.py holds ``row_consistency`` to their numbers). ``cdc:layers=random,reduction=mean,
-lambda=1000`` is their consistency term; the defaults differ, and so does the rest:
+Checked against the authors' code (utkarshojha/few-shot-gan-adaptation at 5617920, read and run at development
+time; tests/plugins/test_cdc_parity.py holds ``row_consistency`` to their numbers). ``cdc:layers=random,
+reduction=mean,lambda=1000`` is their consistency term; the defaults differ, and so does the rest.
+
+Deviations from the authors' code:
 
 * layers: every intermediate G block, averaged (theirs: one StyledConv per row, drawn each step, 256 px
   included, the 4x4 one never); reduction: KL per row (``batchmean``) with lambda 10 (theirs: per entry, with
