@@ -40,5 +40,5 @@ def test_the_methods_table_of_the_docs_is_made_from_the_strategies(registry):
     assert methods_markdown(registry) in text, (
         "run `python -m ganbench.report.methods` and paste it into docs/protocols.md"
     )
-    for name in ("cdc", "dcl", "adam", "maskdis", "weditgan"):
+    for name in ("cdc", "dcl", "rssa", "adam", "rick", "maskdis", "weditgan"):
         assert f"**`{name}`**, deviations from the code read" in text
