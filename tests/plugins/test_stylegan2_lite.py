@@ -358,9 +358,9 @@ def test_every_strategy_trains_two_steps_at_64_px_rgb(entry, source_64_rgb, samp
     strategy = tiny_strategy(entry)
     nets = strategy.adapt(tiny_nets(TINY, 64, 3), source_64_rgb if strategy.uses_source else None)
 
-    def g_side():  # what trains G's way: G's parameters and the strategy's modules that train with G
-        modules = [m.module for m in strategy.modules().values() if m.trains_with == "G"]
-        return {f"{i}.{k}": p for i, net in enumerate([nets.G, *modules]) for k, p in net.named_parameters()}
+    def g_side():  # what trains: G, D and the strategy's modules (RICK's warm-up trains D's last block alone)
+        modules = [m.module for m in strategy.modules().values()]
+        return {f"{i}.{k}": p for i, net in enumerate([nets.G, nets.D, *modules]) for k, p in net.named_parameters()}
 
     before = {k: v.detach().clone() for k, v in g_side().items()}
     source_G = source_generator(source_64_rgb, TINY, 64, 3) if strategy.needs().source else None
