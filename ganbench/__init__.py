@@ -47,6 +47,7 @@ from ganbench.metrics.inception import InceptionWeights, get_extractor, resolve_
 from ganbench.metrics.neighbours import authenticity, copy_ratio, knn_radii, prdc
 from ganbench.net import offline, unreachable
 from ganbench.plugin.blocks import BlockOutputs, block_output_shapes, freeze_first, output_shapes, source_parameters
+from ganbench.plugin.consistency import block_feature_shapes, patch_block, row_consistency, similarity_distributions
 from ganbench.plugin.contracts import (
     Architecture,
     Augmentation,
@@ -93,6 +94,9 @@ from ganbench.store.cache import atomic_write_bytes, atomic_write_json, atomic_w
 from ganbench.store.runs import load_records
 
 __all__ = [
+    "similarity_distributions",
+    "row_consistency",
+    "patch_block",
     "Architecture",
     "Augmentation",
     "BlockOutputs",
@@ -147,6 +151,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "authenticity",
+    "block_feature_shapes",
     "block_output_shapes",
     "build_leaderboard",
     "cached_features",

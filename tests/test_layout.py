@@ -79,8 +79,6 @@ PLUGIN_DEPENDENCIES = {
         "projected's generator is dcgan's generator (its options give G's defaults)",
     ("ganbench_plugins.architectures.projected", "ganbench_plugins.architectures.resnet_sngan"):
         "projected's generator=resnet is resnet-sngan's generator",
-    ("ganbench_plugins.strategies.maskdis", "ganbench_plugins.strategies.cdc"):
-        "MaskDis is CDC plus masking: it uses CDC's patch-block rule and the authors' form of its consistency term",
 }  # fmt: skip
 
 

@@ -44,32 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import ganbench
-from ganbench import BlockOutputs, Option, at_least
-
-
-def similarity_distributions(features: torch.Tensor) -> torch.Tensor:
-    """(N, ...) features -> (N, N-1) softmax over each sample's cosine similarity to the others."""
-    flat = F.normalize(features.flatten(1), dim=1)
-    sim = flat @ flat.T
-    n = sim.shape[0]
-    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=sim.device)
-    return F.softmax(sim[off_diagonal].view(n, n - 1), dim=1)
-
-
-def row_consistency(
-    source: list[torch.Tensor], adapted: list[torch.Tensor], layer_of_row: list[int], reduction: str = "mean"
-) -> torch.Tensor:
-    """The authors' form of the consistency term: row i's distribution (softmax over its cosine similarity to
-    every other sample) is taken in layer ``layer_of_row[i]``, for the source and the adapted features alike,
-    and ``KL(source || adapted)`` is averaged over all ``N (N - 1)`` entries (``reduction="mean"``, as torch's
-    ``KLDivLoss()`` in their code) or summed per row and averaged over rows (``"batchmean"``)."""
-    rows_s, rows_a = [], []
-    for i, layer in enumerate(layer_of_row):
-        rows_s.append(similarity_distributions(source[layer])[i])
-        rows_a.append(similarity_distributions(adapted[layer])[i])
-    target, log_adapted = torch.stack(rows_s), torch.stack(rows_a).log()
-    total = F.kl_div(log_adapted, target, reduction="sum")  # torch's own "mean" is deprecated: divide here
-    return total / (target.numel() if reduction == "mean" else len(target))
+from ganbench import Option, at_least, block_feature_shapes, patch_block, row_consistency, similarity_distributions
 
 
 def anchor_latents(anchors: torch.Tensor, turn: int, noise: torch.Tensor, std: float) -> torch.Tensor:
@@ -78,40 +53,6 @@ def anchor_latents(anchors: torch.Tensor, turn: int, noise: torch.Tensor, std: f
     n, k = noise.shape[0], anchors.shape[0]
     index = (torch.arange(n, device=anchors.device) + turn * n) % k
     return anchors[index] + std * noise
-
-
-@torch.no_grad()
-def block_feature_shapes(nets: ganbench.Nets) -> tuple[list[tuple[int, ...] | None], int]:
-    """Per-sample output shape of each D block on two generated images (both nets in eval mode), and the
-    images' side in pixels."""
-    modes = nets.G.training, nets.D.training
-    watcher = BlockOutputs(nets.D.blocks)
-    try:
-        nets.G.eval(), nets.D.eval()
-        device = next(nets.G.parameters()).device
-        images = nets.G(torch.zeros(2, nets.G.z_dim, device=device))
-        nets.D(images)
-        return [None if out is None else tuple(out.shape[1:]) for out in watcher.outputs], images.shape[-1]
-    finally:
-        watcher.remove()
-        nets.G.train(modes[0]), nets.D.train(modes[1])
-
-
-def patch_block(shapes: list[tuple[int, ...] | None], side: int, chosen: int | None) -> int:
-    """The D block the patch head reads: ``chosen``, or the first whose map is at most ``side / 8`` wide."""
-    maps = [i for i, shape in enumerate(shapes) if shape is not None and len(shape) == 3]
-    if chosen is not None:
-        if chosen not in maps:
-            raise ganbench.GanbenchError(
-                f"cdc:patch_block={chosen}: D block {chosen} does not output a feature map; choose one of "
-                f"{', '.join(map(str, maps)) or '(none)'} or set cdc:patch=false"
-            )
-        return chosen
-    if not maps:
-        raise ganbench.GanbenchError("cdc: no block of this D outputs a feature map for the patch head; "
-                                     "use cdc:patch=false")  # fmt: skip
-    small = [i for i in maps if shapes[i][-1] <= max(side // 8, 1)]
-    return small[0] if small else maps[-1]
 
 
 class CDC(ganbench.Strategy):
@@ -144,7 +85,7 @@ class CDC(ganbench.Strategy):
 
     def check(self, nets):
         if self.config["patch"]:  # the patch head's block must exist and output a feature map
-            patch_block(*block_feature_shapes(nets), self.config["patch_block"])
+            patch_block(*block_feature_shapes(nets), self.config["patch_block"], "cdc", "cdc:patch=false")
 
     def adapt(self, nets, source):
         nets = super().adapt(nets, source)
@@ -157,7 +98,7 @@ class CDC(ganbench.Strategy):
             return nets
         shapes, side = block_feature_shapes(nets)
         device = next(nets.D.parameters()).device
-        self.block = patch_block(shapes, side, self.config["patch_block"])
+        self.block = patch_block(shapes, side, self.config["patch_block"], "cdc", "cdc:patch=false")
         self.patch_head = nn.Conv2d(shapes[self.block][0], 1, 3, padding=1).to(device)  # one logit per patch
         self.anchor_z = torch.randn(self.config["anchors"], nets.G.z_dim)  # the cell's seeded torch RNG
         return nets

@@ -16,7 +16,7 @@ the source; the frozen source G and a frozen copy of the source D are the anchor
   equalized-learning-rate MLP, new weights, trained with D) judges what is left; D's own head is never used;
 * **patch steps** (the others): random latents, judged patch by patch by a new 3x3 head on one D block's map.
 
-Two consistency terms, each the CDC term in the authors' form (``cdc.row_consistency``, reduction ``mean``: for each
+Two consistency terms, each the CDC term in the authors' form (``ganbench.row_consistency``, reduction ``mean``: for each
 sample i one block drawn at random, the softmax over i's cosine similarities to the other samples in that block, the
 KL of the source's distributions against the adapted ones averaged over all N (N - 1) entries), times ``kl_wt``:
 
@@ -77,7 +77,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from ganbench_plugins.strategies.cdc import patch_block, row_consistency
 from torch import nn
 
 import ganbench
@@ -198,9 +197,9 @@ def anchor_draw(anchors: torch.Tensor, noise: torch.Tensor, std: float, generato
 def consistency_term(
     source: list[torch.Tensor], adapted: list[torch.Tensor], layer_of_row: list[int], kl_wt: float
 ) -> torch.Tensor:
-    """``kl_wt`` times CDC's consistency in the authors' form (``cdc.row_consistency``, KL averaged over all
+    """``kl_wt`` times CDC's consistency in the authors' form (``ganbench.row_consistency``, KL averaged over all
     N (N - 1) entries), row i's distributions taken in block ``layer_of_row[i]``: their G-side and D-side term."""
-    return kl_wt * row_consistency(source, adapted, layer_of_row, reduction="mean")
+    return kl_wt * ganbench.row_consistency(source, adapted, layer_of_row, reduction="mean")
 
 
 def _ratio(value: float) -> str | None:
@@ -237,16 +236,7 @@ class MaskDis(ganbench.Strategy):
     def layout(self, nets: ganbench.Nets) -> dict[str, Any]:
         """Which blocks each part reads, and the head's sizes; one line of GanbenchError when they do not fit."""
         g_shapes, is_image, d_shapes, side = net_layout(nets)
-        maps = [i for i, s in enumerate(d_shapes) if s is not None and len(s) == 3]
-        chosen = self.config["patch_block"]
-        if chosen is not None and chosen not in maps:
-            raise ganbench.GanbenchError(
-                f"maskdis:patch_block={chosen}: D block {chosen} does not output a feature map; choose one of "
-                f"{', '.join(map(str, maps)) or '(none)'}"
-            )
-        if not maps:
-            raise ganbench.GanbenchError("maskdis: no block of this D outputs a feature map for the patch head")
-        patch = patch_block(d_shapes, side, chosen)
+        patch = ganbench.patch_block(d_shapes, side, self.config["patch_block"], "maskdis")
         g_blocks = g_consistency_blocks(g_shapes, is_image)
         if not g_blocks:
             raise ganbench.GanbenchError("maskdis: this G has no intermediate feature map above its smallest for "

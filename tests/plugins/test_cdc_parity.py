@@ -9,7 +9,8 @@ source features, then the adapted ones as the source plus noise) and the layer d
 
 import pytest
 import torch
-from ganbench_plugins.strategies.cdc import row_consistency
+
+from ganbench import row_consistency
 
 SHAPES = [(8, 4, 4), (8, 8, 8), (8, 8, 8), (4, 16, 16), (4, 16, 16)]  # layer 0: their 4x4 conv, never drawn
 

@@ -167,7 +167,7 @@ def test_consistency_terms_equal_the_authors(shapes, seeds, np_seed, low, high, 
 
 
 def test_d_side_softmax_rows_equal_the_authors():
-    from ganbench_plugins.strategies.cdc import similarity_distributions
+    from ganbench import similarity_distributions
 
     source = feats(21, D_SHAPES)
     rows = [3, 2, 3, 1]
