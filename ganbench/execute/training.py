@@ -255,6 +255,18 @@ def train_gan(
         if restore_extra:
             restore_extra(state["extra"])
 
+    def update(opt: torch.optim.Optimizer | None, loss: torch.Tensor, which: str, net: nn.Module, step: int) -> None:
+        """One optimizer step on ``loss``, with the strategy's hooks around it (only those it defines)."""
+        if opt is None:
+            return
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if before:
+            strategy.before_update(which, net, step)
+        opt.step()
+        if after:
+            strategy.after_update(which, net, step)
+
     def save(step: int) -> None:
         if not bool(finite):  # never checkpoint a diverged state
             raise Diverged(f"non-finite loss before step {step}")
@@ -301,28 +313,14 @@ def train_gan(
                 info = passes.info(step, real, z, fake, g_kept, real_pass, fake_pass)
                 extra = strategy.discriminator_loss(nets, info)
                 d_loss = _total(d_adv, "d", strategy, extra, terms)
-                if opt_d is not None:
-                    opt_d.zero_grad(set_to_none=True)
-                    d_loss.backward()
-                    if before:
-                        strategy.before_update("D", D, step)
-                    opt_d.step()
-                    if after:
-                        strategy.after_update("D", D, step)
+                update(opt_d, d_loss, "D", D, step)
 
                 with autocast():
                     g_pass = passes.discriminate(fake, "fake", step)
                     terms["g_adv"] = F.softplus(-g_pass.logits).mean()
                 info = passes.for_generator(info, g_pass)
                 g_loss = _total(terms["g_adv"], "g", strategy, strategy.generator_loss(nets, info), terms)
-                if opt_g is not None:
-                    opt_g.zero_grad(set_to_none=True)
-                    g_loss.backward()
-                    if before:
-                        strategy.before_update("G", G, step)
-                    opt_g.step()
-                    if after:
-                        strategy.after_update("G", G, step)
+                update(opt_g, g_loss, "G", G, step)
                 if ema is not None:
                     update_ema(ema, G, recipe.ema)
                 finite &= torch.isfinite(d_loss.detach()) & torch.isfinite(g_loss.detach())
